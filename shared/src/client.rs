@@ -1,0 +1,289 @@
+//! One accepted connection, from its request to its last byte: the tutorial's `new_socket`.
+//!
+//! The tutorial reads with one `recv(1024)` (half a request, if the client's packets split it),
+//! sends no `Content-Length` (the browser must wait for the close to know the page is whole) and
+//! no `Content-Type` (the browser guesses). A [`Client`] reads the whole head within limits and
+//! a deadline, and every response it writes carries both headers.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use crate::files::StaticFile;
+use crate::request::{self, HttpError, Request};
+use crate::SERVER;
+
+/// A body up to this size goes out in the same `write` as the headers: one system call and,
+/// on the wire, usually one packet.
+const SMALL_BODY: usize = 64 * 1024;
+
+/// How long a send may block on a client that stopped reading before we give up on it.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// After the response, how long (and how much) we keep reading what the client still sends.
+const LINGER_TIME: Duration = Duration::from_secs(2);
+const LINGER_BYTES: usize = 1024 * 1024;
+
+/// One connection and what has happened on it so far.
+#[derive(Debug)]
+pub struct Client {
+    stream: TcpStream,
+    peer: SocketAddr,
+    read_timeout: Duration,
+    /// The request was `HEAD`: answer with headers only.
+    head_only: bool,
+    /// A status line has been written; a second response would corrupt the first.
+    responded: bool,
+}
+
+impl Client {
+    /// Wraps an accepted stream. `read_timeout` is the deadline for the whole request head.
+    pub fn new(stream: TcpStream, peer: SocketAddr, read_timeout: Duration) -> Client {
+        // Best effort: without a timeout a stuck client only holds its own child longer.
+        let _ = stream.set_write_timeout(Some(WRITE_TIMEOUT));
+        Client {
+            stream,
+            peer,
+            read_timeout,
+            head_only: false,
+            responded: false,
+        }
+    }
+
+    /// Who is connected: `127.0.0.1:53412`.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+
+    /// Whether a response has been written already.
+    pub fn responded(&self) -> bool {
+        self.responded
+    }
+
+    /// Reads until the blank line that ends the head, across as many packets as it takes.
+    ///
+    /// The deadline covers the whole head, not each read: a client that sends one byte a second
+    /// would reset a per-read timeout forever.
+    pub fn read_request(&mut self) -> Result<Request, HttpError> {
+        let deadline = Instant::now() + self.read_timeout;
+        let mut head = Vec::with_capacity(1024);
+        let mut chunk = [0u8; 4096];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(HttpError::Timeout);
+            }
+            self.stream
+                .set_read_timeout(Some(left))
+                .map_err(HttpError::Io)?;
+            let n = match self.stream.read(&mut chunk) {
+                Ok(0) if head.is_empty() => return Err(HttpError::Closed),
+                Ok(0) => {
+                    return Err(HttpError::Malformed(
+                        "the request ended before its blank line",
+                    ))
+                }
+                Ok(n) => n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(HttpError::Timeout)
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(HttpError::Io(e)),
+            };
+            // The blank line may straddle two reads: look back three bytes.
+            let search_from = head.len().saturating_sub(3);
+            head.extend_from_slice(&chunk[..n]);
+            if let Some(end) = request::find_head_end(&head, search_from) {
+                let request = request::parse_head(&head[..end])?;
+                self.head_only = request.method == "HEAD";
+                return Ok(request);
+            }
+            request::check_partial_head(&head)?;
+        }
+    }
+
+    /// Answers a request that could not be read with its status (400, 408, 414 or 431), or
+    /// does nothing if the client is gone. Logs one line on stderr either way.
+    pub fn reject(&mut self, error: HttpError) -> io::Result<()> {
+        match error.status() {
+            Some(code) => {
+                eprintln!("{}: {code} {}: {error}", self.peer, reason(code));
+                self.send_error(code, &error.to_string())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Writes a whole response: status line (`"200 OK"`), the given headers, then
+    /// `Content-Length` and `Connection: close`, which the server always sets itself (any the
+    /// caller passes are dropped), then the body unless the request was `HEAD`.
+    pub fn send_response<N: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        status: &str,
+        headers: &[(N, V)],
+        body: &[u8],
+    ) -> io::Result<()> {
+        let mut out = self.head(status, headers, body.len() as u64)?;
+        if self.head_only {
+            return self.stream.write_all(&out);
+        }
+        if body.len() <= SMALL_BODY {
+            out.extend_from_slice(body);
+            self.stream.write_all(&out)
+        } else {
+            self.stream.write_all(&out)?;
+            self.stream.write_all(body)
+        }
+    }
+
+    /// Sends a file: headers first, then the bytes straight from the file to the socket.
+    /// `io::copy` from a `File` to a `TcpStream` uses `sendfile` on Linux, so the file is
+    /// never read into our memory, whatever its size.
+    pub fn send_file(&mut self, file: StaticFile) -> io::Result<()> {
+        let headers = [("Server", SERVER), ("Content-Type", &file.content_type)];
+        let out = self.head("200 OK", &headers, file.len)?;
+        self.stream.write_all(&out)?;
+        if !self.head_only {
+            // `take`: never send more than the Content-Length we promised, even if the file grew.
+            io::copy(&mut file.file.take(file.len), &mut self.stream)?;
+        }
+        Ok(())
+    }
+
+    /// Sends a small HTML page for an error status; `detail` says what went wrong in words.
+    /// The one place every error page is made (as `clienterror` in CS:APP's Tiny server).
+    pub fn send_error(&mut self, code: u16, detail: &str) -> io::Result<()> {
+        let status = format!("{code} {}", reason(code));
+        let body = format!(
+            "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{status}</title></head>\n\
+             <body>\n<h1>{status}</h1>\n<p>{}</p>\n<hr>\n<p><small>{SERVER}</small></p>\n</body>\n</html>\n",
+            escape_html(detail)
+        );
+        let mut headers = vec![
+            ("Server", SERVER),
+            ("Content-Type", "text/html; charset=utf-8"),
+        ];
+        if code == 405 {
+            // HTTP requires a 405 to say which methods would work.
+            headers.push(("Allow", "GET, HEAD"));
+        }
+        self.send_response(&status, &headers, body.as_bytes())
+    }
+
+    /// Ends the connection so that the client reads everything we wrote.
+    ///
+    /// Closing a socket that still holds unread bytes (a request body, the rest of a huge
+    /// header we refused) makes the kernel send a reset, and the client may lose our response.
+    /// So: flush, close our sending side (the client sees the end of the response), and read
+    /// what is still coming for a moment before closing for good. Apache calls this a
+    /// lingering close.
+    pub fn finish(mut self) {
+        let _ = self.stream.flush();
+        let _ = self.stream.shutdown(Shutdown::Write);
+        let deadline = Instant::now() + LINGER_TIME;
+        let mut drained = 0;
+        let mut buf = [0u8; 4096];
+        while drained < LINGER_BYTES {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.stream.set_read_timeout(Some(left)).is_err() {
+                break;
+            }
+            match self.stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => drained += n,
+            }
+        }
+    }
+
+    /// Builds the status line and headers. Refuses a second response and any text that would
+    /// break the head apart (a CR or LF smuggled into a header would let a value inject
+    /// headers of its own).
+    fn head<N: AsRef<str>, V: AsRef<str>>(
+        &mut self,
+        status: &str,
+        headers: &[(N, V)],
+        content_length: u64,
+    ) -> io::Result<Vec<u8>> {
+        if self.responded {
+            return Err(io::Error::other("a response was already sent"));
+        }
+        let breaks_head = |text: &str| text.contains(['\r', '\n']);
+        if breaks_head(status)
+            || headers
+                .iter()
+                .any(|(n, v)| breaks_head(n.as_ref()) || breaks_head(v.as_ref()))
+        {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "a status or header contains a line break",
+            ));
+        }
+        let mut out = Vec::with_capacity(256);
+        write!(out, "HTTP/1.1 {status}\r\n")?;
+        for (name, value) in headers {
+            let name = name.as_ref();
+            if name.eq_ignore_ascii_case("Content-Length")
+                || name.eq_ignore_ascii_case("Connection")
+            {
+                continue;
+            }
+            write!(out, "{name}: {}\r\n", value.as_ref())?;
+        }
+        write!(
+            out,
+            "Content-Length: {content_length}\r\nConnection: close\r\n\r\n"
+        )?;
+        self.responded = true;
+        Ok(out)
+    }
+}
+
+/// The reason phrase for the status codes mini-web sends.
+pub fn reason(code: u16) -> &'static str {
+    match code {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        408 => "Request Timeout",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "Unknown",
+    }
+}
+
+/// Makes text safe to put inside HTML: error details can contain the client's path.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_markup() {
+        assert_eq!(
+            escape_html("<a href='x'>&</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
+        );
+    }
+}

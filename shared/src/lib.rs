@@ -1,0 +1,38 @@
+//! What every mini-web stage needs and no stage teaches.
+//!
+//! The stages (`v1_static` … `v4_configurable`) each show one idea of the course in their own
+//! `main.rs`. Everything else a real server must get right, and that would only blur those files,
+//! lives here, written once:
+//!
+//! # Layout
+//!
+//! - [`listen`]: reading `PORT`/`HOST`, binding the listener, start-up errors that exit 1.
+//! - [`serve`]: the fork-per-connection loop: one child process per client, reaping, a cap on live
+//!   children, SIGINT/SIGTERM shutdown. This is the tutorial's `multiprocessing.Process`.
+//! - [`client`]: one accepted connection: reading a request head with limits and a deadline,
+//!   writing responses (status line, `Content-Length`, `Connection: close`), streaming files, the
+//!   HTML error pages, and the "lingering close" that lets the client read an early error.
+//! - [`request`]: parsing the request line with `regex`, percent-decoding, the error statuses.
+//! - [`files`]: resolving a URL path inside a site folder so nothing outside it is ever opened,
+//!   and the content type of a file.
+//!
+//! # Platform
+//!
+//! Linux only: the loop waits on a `signalfd`, children ask for `PR_SET_PDEATHSIG`, and paths are
+//! opened with `openat2(RESOLVE_BENEATH)`. Each is the kernel doing a job that user code gets
+//! subtly wrong (signal races, orphaned children, symlink escapes).
+
+pub mod client;
+pub mod files;
+pub mod listen;
+pub mod request;
+pub mod serve;
+
+pub use client::Client;
+pub use files::{Root, StaticFile};
+pub use listen::{bind, port_from_env, StartupError};
+pub use request::{HttpError, Request};
+pub use serve::serve_forever;
+
+/// The `Server` header every stage sends: the name of the course and its version.
+pub const SERVER: &str = concat!("mini-web/", env!("CARGO_PKG_VERSION"));
