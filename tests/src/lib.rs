@@ -1,1 +1,473 @@
+//! The test harness: start a stage's real binary, talk HTTP to it, look at its processes.
+//!
+//! Nothing is mocked. Each test builds a throw-away site in a temporary folder, starts a stage
+//! with `PORT=0` (any free port), reads the `Serving on http://…/` line for the address, and
+//! speaks HTTP through `ureq` (a real client) or through raw sockets when the bytes must be
+//! wrong on purpose.
+//!
+//! # Layout
+//!
+//! - [`STAGES`]: the stages as data. A behaviour every stage shares is one test looping over
+//!   this list, never a copy per stage.
+//! - [`binary`]: builds a stage with cargo (once per test process) and returns its path, so a
+//!   test can never run a stale or missing binary.
+//! - [`Site`]: a temporary site: `html/` with a few files, and `secret.txt` *beside* it, which
+//!   no request may ever read.
+//! - [`Server`]: a running stage; stopped (SIGTERM) when dropped.
+//! - [`Reply`]: a response, whichever way it was fetched.
 
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// How a stage learns where its site is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// Stages 1-3: `./html` relative to the current folder; no arguments.
+    SiteInCurrentDir,
+}
+
+/// One stage of the course, as the tests need to know it.
+#[derive(Debug, Clone, Copy)]
+pub struct Stage {
+    /// Package and binary name.
+    pub name: &'static str,
+    /// The tutorial's port for it (used when `PORT` is not set).
+    pub default_port: u16,
+    pub launch: Launch,
+}
+
+/// Every stage that exists. Tests of shared behaviour loop over all of them.
+pub const STAGES: &[Stage] = &[Stage {
+    name: "v1_static",
+    default_port: 12800,
+    launch: Launch::SiteInCurrentDir,
+}];
+
+/// The stage called `name`.
+pub fn stage(name: &str) -> &'static Stage {
+    STAGES
+        .iter()
+        .find(|stage| stage.name == name)
+        .unwrap_or_else(|| panic!("no stage called {name}"))
+}
+
+/// The workspace root (where `html/` and `Cargo.toml` are).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits inside the workspace")
+        .to_path_buf()
+}
+
+/// Builds the binary of package `name` (incrementally: a no-op when it is up to date) and
+/// returns its path. `cargo test` does not build other packages' binaries for us, and
+/// `CARGO_BIN_EXE_*` exists only inside a binary's own package: building here is what keeps
+/// a test from running yesterday's binary.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(path) = built.get(name) {
+        return path.clone();
+    }
+    let run = escargot::CargoBuild::new()
+        .manifest_path(workspace_root().join("Cargo.toml"))
+        .package(name)
+        .bin(name)
+        .current_release()
+        .run()
+        .unwrap_or_else(|error| panic!("building {name} failed: {error}"));
+    let path = run.path().to_path_buf();
+    built.insert(name.to_string(), path.clone());
+    path
+}
+
+/// A temporary site: `<dir>/html/…`, and `<dir>/secret.txt` outside the site root.
+pub struct Site {
+    dir: tempfile::TempDir,
+}
+
+/// What `secret.txt` holds: a reply that contains it has escaped the site.
+pub const SECRET: &str = "TOP-SECRET-beside-the-root";
+
+/// A small PNG-like file holding every byte value, to check that bytes arrive unchanged.
+pub fn png_bytes() -> Vec<u8> {
+    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
+    bytes.extend((0..=255u8).cycle().take(4096));
+    bytes
+}
+
+impl Site {
+    /// `index.html`, `style.css`, `logo.png`, `docs/index.html`, `about us.html`, `中文.html`,
+    /// `hello.txt`, and the secret beside the root.
+    pub fn new() -> Site {
+        let site = Site {
+            dir: tempfile::tempdir().expect("a temporary folder"),
+        };
+        site.write(
+            "index.html",
+            "<!DOCTYPE html><title>Test index</title><h1>index</h1>\n",
+        );
+        site.write("style.css", "body { color: red; }\n");
+        site.write("logo.png", png_bytes());
+        site.write("docs/index.html", "<h1>docs index</h1>\n");
+        site.write("about us.html", "<h1>about</h1>\n");
+        site.write("中文.html", "<h1>你好，世界</h1>\n");
+        site.write("hello.txt", "hello\n");
+        std::fs::write(site.dir.path().join("secret.txt"), SECRET).expect("write secret");
+        site
+    }
+
+    /// The folder the server starts in (holds `html/`).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The site root, `<dir>/html`.
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("html")
+    }
+
+    /// Writes a file below the site root, making folders as needed.
+    pub fn write(&self, relative: &str, contents: impl AsRef<[u8]>) {
+        let path = self.root().join(relative);
+        std::fs::create_dir_all(path.parent().expect("a file has a folder")).expect("mkdir");
+        std::fs::write(path, contents).expect("write site file");
+    }
+}
+
+impl Default for Site {
+    fn default() -> Self {
+        Site::new()
+    }
+}
+
+/// A response: status, headers in order, body.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The first header called `name`, any case.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(key, _)| key.eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// Parses raw response bytes (from [`Server::raw`]). Panics with the bytes if they are not
+    /// a response: that is a test failure worth seeing whole.
+    pub fn parse(bytes: &[u8]) -> Reply {
+        let text = String::from_utf8_lossy(bytes);
+        let end = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .unwrap_or_else(|| panic!("no complete response head in {text:?}"));
+        let head = String::from_utf8_lossy(&bytes[..end]);
+        let mut lines = head.split("\r\n");
+        let status_line = lines.next().unwrap_or_default();
+        let status = status_line
+            .strip_prefix("HTTP/1.1 ")
+            .and_then(|rest| rest.get(..3))
+            .and_then(|code| code.parse().ok())
+            .unwrap_or_else(|| panic!("bad status line {status_line:?}"));
+        let headers = lines
+            .filter_map(|line| line.split_once(": "))
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        Reply {
+            status,
+            headers,
+            body: bytes[end + 4..].to_vec(),
+        }
+    }
+}
+
+/// A running server process. Dropping it stops it with SIGTERM.
+pub struct Server {
+    child: Option<Child>,
+    pub stage: &'static str,
+    pub port: u16,
+    stdout: Arc<Mutex<Vec<String>>>,
+    stderr: Arc<Mutex<Vec<String>>>,
+}
+
+impl Server {
+    /// Starts `stage` on `site` with `PORT=0`.
+    pub fn start(stage: &Stage, site: &Site) -> Server {
+        Server::start_with(stage, site, &[])
+    }
+
+    /// Starts `stage` on `site` with extra environment variables.
+    pub fn start_with(stage: &Stage, site: &Site, env: &[(&str, &str)]) -> Server {
+        let mut command = stage_command(stage, site);
+        command.env("PORT", "0");
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Server::spawn(stage.name, command)
+    }
+
+    /// Starts a prepared command and waits for its `Serving on` line.
+    pub fn spawn(stage: &'static str, mut command: Command) -> Server {
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().expect("start the server");
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let stderr = collect_lines(child.stderr.take().expect("piped stderr"));
+        let mut first = String::new();
+        let _ = stdout.read_line(&mut first);
+        let port = first
+            .trim_end()
+            .strip_prefix("Serving on http://")
+            .and_then(|rest| rest.strip_suffix('/'))
+            .and_then(|address| address.rsplit(':').next())
+            .and_then(|port| port.parse().ok())
+            .unwrap_or_else(|| {
+                let _ = child.kill();
+                let _ = child.wait();
+                thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "{stage} did not print `Serving on http://HOST:PORT/` first; it printed \
+                     {first:?}; stderr: {:?}",
+                    stderr
+                        .lock()
+                        .map(|lines| lines.join("\n"))
+                        .unwrap_or_default()
+                )
+            });
+        Server {
+            child: Some(child),
+            stage,
+            port,
+            stdout: collect_lines(stdout),
+            stderr,
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
+    /// `http://127.0.0.1:PORT` followed by `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `GET path` through a real HTTP client.
+    pub fn get(&self, path: &str) -> Reply {
+        self.call("GET", path)
+    }
+
+    /// `method path` through a real HTTP client; 4xx/5xx are replies, not errors.
+    pub fn call(&self, method: &str, path: &str) -> Reply {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(20)))
+            .build()
+            .into();
+        let url = self.url(path);
+        let result = match method {
+            "GET" => agent.get(&url).call(),
+            "HEAD" => agent.head(&url).call(),
+            "POST" => agent.post(&url).send("posted body"),
+            "PUT" => agent.put(&url).send("put body"),
+            "DELETE" => agent.delete(&url).call(),
+            other => panic!("the harness does not send {other}"),
+        };
+        let mut response = result
+            .unwrap_or_else(|error| panic!("{}: {method} {path} failed: {error}", self.stage));
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+                (name.as_str().to_string(), value)
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(64 * 1024 * 1024)
+            .read_to_vec()
+            .unwrap_or_else(|error| panic!("{}: reading {path} failed: {error}", self.stage));
+        Reply {
+            status: response.status().as_u16(),
+            headers,
+            body,
+        }
+    }
+
+    /// A plain TCP connection to the server.
+    pub fn connect(&self) -> TcpStream {
+        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        stream
+    }
+
+    /// Sends `bytes` as they are and returns everything the server sends until it closes.
+    pub fn raw(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut stream = self.connect();
+        stream.write_all(bytes).expect("send");
+        read_to_close(&mut stream)
+    }
+
+    /// Like [`Server::raw`], parsed.
+    pub fn raw_reply(&self, bytes: &[u8]) -> Reply {
+        Reply::parse(&self.raw(bytes))
+    }
+
+    /// The pids of the server's live (or not yet reaped) children.
+    pub fn children(&self) -> Vec<u32> {
+        children_of(self.pid())
+    }
+
+    /// Waits until the server has no child left (all exited and reaped), at most `limit`.
+    /// Returns what is left, with each one's state letter (`Z` is a zombie).
+    pub fn wait_for_no_children(&self, limit: Duration) -> Vec<(u32, char)> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left: Vec<_> = self
+                .children()
+                .into_iter()
+                .map(|pid| (pid, process_state(pid).unwrap_or('?')))
+                .collect();
+            if left.is_empty() || Instant::now() > deadline {
+                return left;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The lines the server printed on stdout after the first.
+    pub fn stdout_lines(&self) -> Vec<String> {
+        self.stdout.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// The lines the server printed on stderr.
+    pub fn stderr_lines(&self) -> Vec<String> {
+        self.stderr.lock().map(|l| l.clone()).unwrap_or_default()
+    }
+
+    /// Sends `signal` and waits (at most `limit`) for the server to exit.
+    pub fn stop(mut self, signal: Signal, limit: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = kill(Pid::from_raw(child.id() as i32), signal);
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGTERM);
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while Instant::now() < deadline {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return;
+                }
+                thread::sleep(Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The command that starts `stage` on `site` (without `PORT`).
+pub fn stage_command(stage: &Stage, site: &Site) -> Command {
+    let mut command = Command::new(binary(stage.name));
+    match stage.launch {
+        Launch::SiteInCurrentDir => {
+            command.current_dir(site.dir());
+        }
+    }
+    command.env_remove("HOST");
+    command
+}
+
+/// Reads until the peer closes (or 20 s pass).
+pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply);
+    reply
+}
+
+/// Sends `bytes` in `parts` pieces with a pause between them, then reads the reply.
+pub fn send_in_parts(stream: &mut TcpStream, bytes: &[u8], parts: usize, pause: Duration) {
+    let size = bytes.len().div_ceil(parts);
+    for piece in bytes.chunks(size) {
+        stream.write_all(piece).expect("send a piece");
+        stream.flush().expect("flush");
+        thread::sleep(pause);
+    }
+}
+
+/// Closes our sending side: the server reads end-of-file after what we sent.
+pub fn half_close(stream: &TcpStream) {
+    let _ = stream.shutdown(Shutdown::Write);
+}
+
+/// The children of process `pid`, from `/proc/<pid>/task/<pid>/children`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// The state letter of a process (`R`, `S`, `Z`, …), or `None` if it is gone.
+pub fn process_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The name in parentheses may hold spaces; the state follows the last ')'.
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// Number of open file descriptors of `pid`.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |dir| dir.count())
+}
+
+/// Keeps reading lines from a pipe in a thread, so the server never blocks on a full pipe.
+fn collect_lines(pipe: impl Read + Send + 'static) -> Arc<Mutex<Vec<String>>> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            if let Ok(mut lines) = sink.lock() {
+                lines.push(line);
+            }
+        }
+    });
+    lines
+}
