@@ -1,0 +1,293 @@
+//! # Stage 3: server and framework meet at a contract (WSGI)
+//!
+//! The tutorial's third version. The server no longer decides anything about a page the
+//! framework makes: it describes the request in an [`Environ`], lends the framework a
+//! [`StartResponse`] callback for the status and headers, and sends the body that comes back.
+//! That is the shape of Python's WSGI (PEP 3333): any framework that keeps the contract runs on
+//! any server that keeps it, and neither needs to know the other.
+//!
+//! ## What changed
+//!
+//! - The contract: [`Environ`] and [`StartResponse`], just below, and
+//!   `mini_frame::application(&environ, &mut start_response) -> body`.
+//! - The framework chooses the status and headers, so an unknown page is now a real 404.
+//! - The environ says much more than the tutorial's `PATH_INFO`: the method, the query, the
+//!   protocol, the server's name and port, and each request header as `HTTP_*`.
+//! - The server checks the framework's side of the contract. No `start_response`, a second
+//!   one, a status that is not `NNN Reason`, a header that is not one, or a panic: each becomes
+//!   a 500 page, never a child that hangs up without a word.
+//! - Any method reaches the framework (it sees `REQUEST_METHOD` and decides); files are still
+//!   GET and HEAD only.
+//!
+//! ## Try it
+//!
+//! ```text
+//! cargo run -p v3_wsgi                        # from the workspace root, where html/ is
+//! curl -v http://127.0.0.1:12800/index.py     # Server is the server's; the rest, the framework's
+//! curl http://127.0.0.1:12800/login.py
+//! curl -H 'X-Course: mini-web' 'http://127.0.0.1:12800/environ.py?x=1'   # what it is told
+//! curl -X POST http://127.0.0.1:12800/environ.py             # REQUEST_METHOD is POST
+//! curl -v http://127.0.0.1:12800/nothing.py   # 404, decided by the framework
+//! ```
+//!
+//! ## Break it
+//!
+//! `mini_frame` keeps four routes that break the contract on purpose. Each gets a 500 page:
+//!
+//! ```text
+//! curl -i http://127.0.0.1:12800/broken/no_start.py     # never calls start_response
+//! curl -i http://127.0.0.1:12800/broken/twice.py        # calls it twice
+//! curl -i http://127.0.0.1:12800/broken/bad_status.py   # status "OK", no code
+//! curl -i http://127.0.0.1:12800/broken/panic.py        # panics: the message is on stderr
+//! ```
+
+mod mini_frame;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::panic::{self, AssertUnwindSafe};
+use std::process;
+
+use shared::{Client, Request, Root, StartupError, SERVER};
+
+/// The tutorial's port for this stage; env `PORT` overrides it (`PORT=0`: any free port).
+const PORT: u16 = 12800;
+/// The site, relative to the folder the server is started from.
+const SITE: &str = "./html";
+
+/// The contract, part 1: what the framework is told about a request, by CGI's names
+/// (`REQUEST_METHOD`, `PATH_INFO`, `HTTP_HOST`, …). A `BTreeMap` keeps them sorted, so a page
+/// that lists them reads the same every time.
+pub type Environ = BTreeMap<String, String>;
+
+/// The contract, part 2: the callback the framework calls once, before it returns the body,
+/// with the status (`"200 OK"`) and its headers. `dyn`: the framework does not care which
+/// closure the server made; `&mut` (in `application`'s signature): calling it records the
+/// answer in that closure.
+pub type StartResponse<'a> = dyn FnMut(&str, Vec<(String, String)>) + 'a;
+
+/// The server: a listening socket and the site it serves.
+struct WsgiServer {
+    listener: std::net::TcpListener,
+    root: Root,
+    /// Where the listener listens, for `SERVER_NAME` and `SERVER_PORT`. Read here, in the
+    /// parent: a child closes its copy of the listener.
+    address: SocketAddr,
+}
+
+impl WsgiServer {
+    /// Binds the port and opens the site folder. Either can fail at start-up, with a message.
+    fn new() -> Result<WsgiServer, StartupError> {
+        let listener = shared::bind(shared::port_from_env(PORT)?)?;
+        let root = Root::open(SITE)?;
+        let address = listener
+            .local_addr()
+            .map_err(|error| StartupError(format!("cannot read the address: {error}")))?;
+        Ok(WsgiServer {
+            listener,
+            root,
+            address,
+        })
+    }
+
+    /// Answers one client. Runs in the child process forked for this connection.
+    fn service_client(&self, client: &mut Client) -> io::Result<()> {
+        // The whole request head, however many packets it came in: not one recv(1024).
+        let request = match client.read_request() {
+            Ok(request) => request,
+            // 400, 408, 414 or 431, or nothing if the client already left.
+            Err(error) => return client.reject(error),
+        };
+        // One line per request, like the tutorial's print(request_lines). The pid differs
+        // every time: each connection has its own process.
+        println!("[pid {}] {}", process::id(), request.line);
+
+        // The tutorial's rule: a name ending in `.py` is a page to make, never a file to send,
+        // even when html/ holds a file of that name (its source could hold passwords).
+        // Any method may ask: the framework sees REQUEST_METHOD and decides.
+        if request.path.ends_with(".py") {
+            return self.call_application(client, &request);
+        }
+        // A file can only be read: GET, or HEAD for its headers alone.
+        if request.method != "GET" && request.method != "HEAD" {
+            return client.send_error(405, "only GET and HEAD can read a file");
+        }
+        // "/" is "/index.html", and so is any folder path that ends in "/". The file is
+        // opened inside ./html or not at all.
+        match self.root.open_file(&request.path) {
+            Ok(file) => client.send_file(file),
+            Err(not_found) => client.send_error(404, &not_found.to_string()),
+        }
+        // Returning ends the child; dropping the connection closes it (the tutorial's
+        // new_socket.close()).
+    }
+
+    /// Runs the framework for one request and sends its answer, if it kept the contract.
+    ///
+    /// The tutorial's `set_response_header` keeps the status and headers on `self`, which works
+    /// only because each request has a process of its own. Here they live in a closure made for
+    /// this one request: it is the `start_response` the framework calls.
+    fn call_application(&self, client: &mut Client, request: &Request) -> io::Result<()> {
+        let environ = self.environ(request);
+        // Each call to start_response, in order. The contract allows exactly one.
+        let mut calls: Vec<Started> = Vec::new();
+        let mut start_response = |status: &str, headers: Vec<(String, String)>| {
+            let status = status.to_string();
+            calls.push(Started { status, headers });
+        };
+        // A panicking framework must not cost the client its answer. (shared's loop would
+        // still send a bare 500; catching it here names the culprit.)
+        let called = panic::catch_unwind(AssertUnwindSafe(|| {
+            mini_frame::application(&environ, &mut start_response)
+        }));
+        let checked = match called {
+            Ok(body) => check_answer(&calls).map(|answer| (answer, body)),
+            Err(_) => Err("the application panicked (the message is on the server's stderr)"),
+        };
+        let (started, body) = match checked {
+            Ok(answer) => answer,
+            Err(broken) => {
+                eprintln!("{}: 500: {broken}", client.peer());
+                return client.send_error(500, broken);
+            }
+        };
+        // The server's own header first, then the framework's, as the tutorial does.
+        // Content-Length is the server's too: send_response counts the body itself.
+        let mut headers = vec![("Server".to_string(), SERVER.to_string())];
+        headers.extend(started.headers.iter().cloned());
+        client.send_response(&started.status, &headers, body.as_bytes())
+    }
+
+    /// The request as the framework sees it, with the names PEP 3333 takes from CGI.
+    fn environ(&self, request: &Request) -> Environ {
+        let mut environ = Environ::from([
+            ("REQUEST_METHOD".to_string(), request.method.clone()),
+            // The framework answers for the whole site: none of the path is its mount point.
+            ("SCRIPT_NAME".to_string(), String::new()),
+            // Percent-decoded, as PEP 3333 asks; the query stays encoded.
+            ("PATH_INFO".to_string(), request.path.clone()),
+            ("QUERY_STRING".to_string(), request.query.clone()),
+            ("SERVER_PROTOCOL".to_string(), request.version.clone()),
+            ("SERVER_NAME".to_string(), self.address.ip().to_string()),
+            ("SERVER_PORT".to_string(), self.address.port().to_string()),
+        ]);
+        for (name, value) in &request.headers {
+            // User-Agent becomes HTTP_USER_AGENT. A header sent twice is one entry, its values
+            // joined with ", ", which is what HTTP says repeating a header means.
+            let key = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
+            environ
+                .entry(key)
+                .and_modify(|earlier| {
+                    earlier.push_str(", ");
+                    earlier.push_str(value);
+                })
+                .or_insert_with(|| value.clone());
+        }
+        environ
+    }
+
+    /// Accepts connections for ever, each served in a child process of its own.
+    fn run_forever(&self) -> ! {
+        shared::serve_forever(&self.listener, |client| self.service_client(client))
+    }
+}
+
+/// What the framework passed in one call to `start_response`.
+#[derive(Debug, Clone)]
+struct Started {
+    status: String,
+    headers: Vec<(String, String)>,
+}
+
+/// The server's side of the contract: the framework called `start_response` exactly once,
+/// with a status like `200 OK` and headers that are headers. Anything else is the framework's
+/// bug, and sending it on would hand the client a broken response.
+fn check_answer(calls: &[Started]) -> Result<&Started, &'static str> {
+    let started = match calls {
+        [] => return Err("the application never called start_response"),
+        [started] => started,
+        _ => return Err("the application called start_response more than once"),
+    };
+    if !is_status(&started.status) {
+        return Err("the application's status is not a code and a reason, such as 200 OK");
+    }
+    let is_bad = |(name, value): &(String, String)| !is_header(name, value);
+    if started.headers.iter().any(is_bad) {
+        return Err("the application sent a header that is not `Name: value` on one line");
+    }
+    Ok(started)
+}
+
+/// `NNN Reason`: three digits, one space, a reason on one line. 1xx codes are refused: they
+/// announce a response, they never are one.
+fn is_status(status: &str) -> bool {
+    match status.as_bytes() {
+        [b'2'..=b'5', tens, units, b' ', reason @ ..] => {
+            tens.is_ascii_digit()
+                && units.is_ascii_digit()
+                && !reason.is_empty()
+                && !reason.iter().any(u8::is_ascii_control)
+        }
+        _ => false,
+    }
+}
+
+/// A header name is a token (letters, digits and a few marks: no space, no colon), and no
+/// control character (a line break above all: it would start a header of its own) is in the
+/// value.
+fn is_header(name: &str, value: &str) -> bool {
+    let in_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    !name.is_empty()
+        && name.bytes().all(in_token)
+        && !value.bytes().any(|b| b.is_ascii_control() && b != b'\t')
+}
+
+fn main() {
+    let wsgi_server = WsgiServer::new().unwrap_or_else(|error| error.exit());
+    wsgi_server.run_forever();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn started(status: &str, headers: &[(&str, &str)]) -> Started {
+        let headers = headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        let status = status.to_string();
+        Started { status, headers }
+    }
+
+    #[test]
+    fn a_status_is_a_code_and_a_reason() {
+        for good in ["200 OK", "404 Not Found", "503 Service Unavailable"] {
+            assert!(is_status(good), "{good:?}");
+        }
+        for bad in ["OK", "200", "200 ", "2000 OK", "600 X", "100 Continue"] {
+            assert!(!is_status(bad), "{bad:?}");
+        }
+        assert!(!is_status("200 OK\r\nSet-Cookie: a=b"));
+    }
+
+    #[test]
+    fn headers_stay_on_their_line() {
+        assert!(is_header("Content-Type", "text/html; charset=utf-8"));
+        assert!(!is_header("", "x"));
+        assert!(!is_header("Bad Name", "x"));
+        assert!(!is_header("X-A", "1\r\nX-B: 2"));
+    }
+
+    #[test]
+    fn start_response_must_be_called_once_and_well() {
+        let ok = started("200 OK", &[("Content-Type", "text/plain")]);
+        assert!(check_answer(&[]).is_err());
+        assert!(check_answer(&[ok.clone(), ok.clone()]).is_err());
+        assert!(check_answer(&[started("OK", &[])]).is_err());
+        assert!(check_answer(&[started("200 OK", &[("X-A", "1\nX-B: 2")])]).is_err());
+        let answer = check_answer(std::slice::from_ref(&ok)).map(|s| s.status.as_str());
+        assert_eq!(answer, Ok("200 OK"));
+    }
+}
