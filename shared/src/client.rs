@@ -55,6 +55,12 @@ impl Client {
         self.peer
     }
 
+    /// The address this connection arrived at: the server's side (`SERVER_NAME`/`SERVER_PORT`
+    /// in WSGI terms). With `HOST=0.0.0.0` it is the interface the client actually reached.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.stream.local_addr()
+    }
+
     /// Whether a response has been written already.
     pub fn responded(&self) -> bool {
         self.responded

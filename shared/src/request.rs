@@ -197,13 +197,19 @@ fn parse_header(line: &[u8]) -> Result<(String, String), HttpError> {
         .position(|&b| b == b':')
         .ok_or(HttpError::Malformed("a header line has no colon"))?;
     let (name, value) = (&line[..colon], &line[colon + 1..]);
-    let is_token = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
-    if name.is_empty() || !name.iter().all(is_token) {
+    if !is_token(name) {
         return Err(HttpError::Malformed("a header name is not a valid token"));
     }
     let name = String::from_utf8_lossy(name).into_owned();
     let value = String::from_utf8_lossy(value).trim().to_string();
     Ok((name, value))
+}
+
+/// Whether `text` is an HTTP token, as header names must be: letters, digits and a few marks;
+/// no space, no colon, no line break.
+pub fn is_token(text: &[u8]) -> bool {
+    let allowed = |b: &u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(b);
+    !text.is_empty() && text.iter().all(allowed)
 }
 
 #[cfg(test)]

@@ -46,11 +46,23 @@ pub struct Stage {
 }
 
 /// Every stage that exists. Tests of shared behaviour loop over all of them.
-pub const STAGES: &[Stage] = &[Stage {
-    name: "v1_static",
-    default_port: 12800,
-    launch: Launch::SiteInCurrentDir,
-}];
+pub const STAGES: &[Stage] = &[
+    Stage {
+        name: "v1_static",
+        default_port: 12800,
+        launch: Launch::SiteInCurrentDir,
+    },
+    Stage {
+        name: "v2_suffix_dispatch",
+        default_port: 10500,
+        launch: Launch::SiteInCurrentDir,
+    },
+    Stage {
+        name: "v3_wsgi",
+        default_port: 12800,
+        launch: Launch::SiteInCurrentDir,
+    },
+];
 
 /// The stage called `name`.
 pub fn stage(name: &str) -> &'static Stage {

@@ -71,9 +71,6 @@ pub type StartResponse<'a> = dyn FnMut(&str, Vec<(String, String)>) + 'a;
 struct WsgiServer {
     listener: std::net::TcpListener,
     root: Root,
-    /// Where the listener listens, for `SERVER_NAME` and `SERVER_PORT`. Read here, in the
-    /// parent: a child closes its copy of the listener.
-    address: SocketAddr,
 }
 
 impl WsgiServer {
@@ -81,14 +78,7 @@ impl WsgiServer {
     fn new() -> Result<WsgiServer, StartupError> {
         let listener = shared::bind(shared::port_from_env(PORT)?)?;
         let root = Root::open(SITE)?;
-        let address = listener
-            .local_addr()
-            .map_err(|error| StartupError(format!("cannot read the address: {error}")))?;
-        Ok(WsgiServer {
-            listener,
-            root,
-            address,
-        })
+        Ok(WsgiServer { listener, root })
     }
 
     /// Answers one client. Runs in the child process forked for this connection.
@@ -129,7 +119,7 @@ impl WsgiServer {
     /// only because each request has a process of its own. Here they live in a closure made for
     /// this one request: it is the `start_response` the framework calls.
     fn call_application(&self, client: &mut Client, request: &Request) -> io::Result<()> {
-        let environ = self.environ(request);
+        let environ = build_environ(request, client.local_addr()?);
         // Each call to start_response, in order. The contract allows exactly one.
         let mut calls: Vec<Started> = Vec::new();
         let mut start_response = |status: &str, headers: Vec<(String, String)>| {
@@ -159,38 +149,38 @@ impl WsgiServer {
         client.send_response(&started.status, &headers, body.as_bytes())
     }
 
-    /// The request as the framework sees it, with the names PEP 3333 takes from CGI.
-    fn environ(&self, request: &Request) -> Environ {
-        let mut environ = Environ::from([
-            ("REQUEST_METHOD".to_string(), request.method.clone()),
-            // The framework answers for the whole site: none of the path is its mount point.
-            ("SCRIPT_NAME".to_string(), String::new()),
-            // Percent-decoded, as PEP 3333 asks; the query stays encoded.
-            ("PATH_INFO".to_string(), request.path.clone()),
-            ("QUERY_STRING".to_string(), request.query.clone()),
-            ("SERVER_PROTOCOL".to_string(), request.version.clone()),
-            ("SERVER_NAME".to_string(), self.address.ip().to_string()),
-            ("SERVER_PORT".to_string(), self.address.port().to_string()),
-        ]);
-        for (name, value) in &request.headers {
-            // User-Agent becomes HTTP_USER_AGENT. A header sent twice is one entry, its values
-            // joined with ", ", which is what HTTP says repeating a header means.
-            let key = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
-            environ
-                .entry(key)
-                .and_modify(|earlier| {
-                    earlier.push_str(", ");
-                    earlier.push_str(value);
-                })
-                .or_insert_with(|| value.clone());
-        }
-        environ
-    }
-
     /// Accepts connections for ever, each served in a child process of its own.
     fn run_forever(&self) -> ! {
         shared::serve_forever(&self.listener, |client| self.service_client(client))
     }
+}
+
+/// The request as the framework sees it, with the names PEP 3333 takes from CGI.
+fn build_environ(request: &Request, server: SocketAddr) -> Environ {
+    let mut environ = Environ::from([
+        ("REQUEST_METHOD".to_string(), request.method.clone()),
+        // The framework answers for the whole site: none of the path is its mount point.
+        ("SCRIPT_NAME".to_string(), String::new()),
+        // Percent-decoded, as PEP 3333 asks; the query stays encoded.
+        ("PATH_INFO".to_string(), request.path.clone()),
+        ("QUERY_STRING".to_string(), request.query.clone()),
+        ("SERVER_PROTOCOL".to_string(), request.version.clone()),
+        ("SERVER_NAME".to_string(), server.ip().to_string()),
+        ("SERVER_PORT".to_string(), server.port().to_string()),
+    ]);
+    for (name, value) in &request.headers {
+        // User-Agent becomes HTTP_USER_AGENT. A header sent twice is one entry, its values
+        // joined with ", ", which is what HTTP says repeating a header means.
+        let key = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
+        environ
+            .entry(key)
+            .and_modify(|earlier| {
+                earlier.push_str(", ");
+                earlier.push_str(value);
+            })
+            .or_insert_with(|| value.clone());
+    }
+    environ
 }
 
 /// What the framework passed in one call to `start_response`.
@@ -237,9 +227,7 @@ fn is_status(status: &str) -> bool {
 /// control character (a line break above all: it would start a header of its own) is in the
 /// value.
 fn is_header(name: &str, value: &str) -> bool {
-    let in_token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
-    !name.is_empty()
-        && name.bytes().all(in_token)
+    shared::request::is_token(name.as_bytes())
         && !value.bytes().any(|b| b.is_ascii_control() && b != b'\t')
 }
 

@@ -1,0 +1,194 @@
+//! Pages made by a framework: stage 2's `.py` dispatch and stage 3's WSGI contract.
+
+use mini_web_tests::{stage, Server, Site};
+
+/// (stage, path, status, text the page must contain)
+const PAGES: &[(&str, &str, u16, &str)] = &[
+    ("v2_suffix_dispatch", "/login.py", 200, "<h1>登录</h1>"),
+    ("v2_suffix_dispatch", "/register.py", 200, "<h1>注册</h1>"),
+    (
+        "v2_suffix_dispatch",
+        "/profile.py",
+        200,
+        "<h1>个人资料</h1>",
+    ),
+    (
+        "v2_suffix_dispatch",
+        "/no-such-page.py",
+        200,
+        "没有这个页面",
+    ),
+    (
+        "v2_suffix_dispatch",
+        "/login.py?next=/profile.py",
+        200,
+        "<h1>登录</h1>",
+    ),
+    ("v3_wsgi", "/index.py", 200, "<h1>主页</h1>"),
+    ("v3_wsgi", "/login.py", 200, "<h1>登录</h1>"),
+    ("v3_wsgi", "/no-such-page.py", 404, "没有这个页面"),
+    ("v3_wsgi", "/index.py?x=1&y=2", 200, "<h1>主页</h1>"),
+];
+
+/// The stages whose `.py` paths are pages.
+const DYNAMIC_STAGES: &[&str] = &["v2_suffix_dispatch", "v3_wsgi"];
+
+#[test]
+fn every_route_has_its_page_status_and_utf8_type() {
+    let site = Site::new();
+    for name in DYNAMIC_STAGES {
+        let server = Server::start(stage(name), &site);
+        for (_, path, status, text) in PAGES.iter().filter(|row| row.0 == *name) {
+            let reply = server.get(path);
+            assert_eq!(reply.status, *status, "{name} {path}");
+            assert!(
+                reply.text().contains(text),
+                "{name} {path}: {}",
+                reply.text()
+            );
+            assert_eq!(
+                reply.header("Content-Type"),
+                Some("text/html; charset=utf-8"),
+                "{name} {path}"
+            );
+            assert_eq!(
+                reply.header("Content-Length"),
+                Some(reply.body.len().to_string().as_str())
+            );
+            assert!(
+                reply
+                    .header("Server")
+                    .is_some_and(|s| s.starts_with("mini-web/")),
+                "{name} {path}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_py_file_in_the_site_is_never_sent_as_a_file() {
+    let site = Site::new();
+    site.write("login.py", "PASSWORD = 'hunter2'\n");
+    site.write("tools/secret.py", "PASSWORD = 'hunter2'\n");
+    for name in DYNAMIC_STAGES {
+        let server = Server::start(stage(name), &site);
+        for path in ["/login.py", "/tools/secret.py"] {
+            let reply = server.get(path);
+            assert!(
+                !reply.text().contains("hunter2"),
+                "{name} {path} sent the file"
+            );
+            assert_eq!(
+                reply.header("Content-Type"),
+                Some("text/html; charset=utf-8")
+            );
+        }
+        // Other files are still files.
+        assert_eq!(server.get("/hello.txt").text(), "hello\n", "{name}");
+    }
+}
+
+#[test]
+fn head_on_a_page_has_its_length_and_no_body() {
+    let site = Site::new();
+    for name in DYNAMIC_STAGES {
+        let server = Server::start(stage(name), &site);
+        let get = server.get("/login.py");
+        let head = server.raw_reply(b"HEAD /login.py HTTP/1.1\r\nHost: x\r\n\r\n");
+        assert_eq!(head.status, 200, "{name}");
+        assert!(head.body.is_empty(), "{name}");
+        let length: usize = head
+            .header("Content-Length")
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(0);
+        // The page names the pid that made it, so lengths may differ by a digit or two.
+        assert!(
+            length.abs_diff(get.body.len()) <= 4,
+            "{name}: {length} vs {}",
+            get.body.len()
+        );
+    }
+}
+
+#[test]
+fn stage_2_pages_are_asked_for_with_get_or_head_only() {
+    let site = Site::new();
+    let server = Server::start(stage("v2_suffix_dispatch"), &site);
+    assert_eq!(server.call("POST", "/login.py").status, 405);
+}
+
+#[test]
+fn stage_3_tells_the_framework_about_the_request_in_the_environ() {
+    let site = Site::new();
+    let server = Server::start(stage("v3_wsgi"), &site);
+    let request = "GET /environ.py?x=1&y=%20 HTTP/1.1\r\nHost: example.test\r\nX-Course: mini-web\r\nUser-Agent: environ-test\r\n\r\n";
+    let reply = server.raw_reply(request.as_bytes());
+    assert_eq!(reply.status, 200);
+    let page = reply.text();
+    let port = server.port.to_string();
+    for (key, value) in [
+        ("REQUEST_METHOD", "GET"),
+        ("PATH_INFO", "/environ.py"),
+        ("QUERY_STRING", "x=1&amp;y=%20"),
+        ("SERVER_PROTOCOL", "HTTP/1.1"),
+        ("SERVER_NAME", "127.0.0.1"),
+        ("SERVER_PORT", port.as_str()),
+        ("HTTP_HOST", "example.test"),
+        ("HTTP_X_COURSE", "mini-web"),
+        ("HTTP_USER_AGENT", "environ-test"),
+    ] {
+        let row = format!("<tr><th>{key}</th><td><code>{value}</code></td></tr>");
+        assert!(page.contains(&row), "missing {row} in {page}");
+    }
+    let post = server.call("POST", "/environ.py");
+    assert!(post
+        .text()
+        .contains("<tr><th>REQUEST_METHOD</th><td><code>POST</code></td></tr>"));
+}
+
+#[test]
+fn stage_3_answers_500_when_the_framework_breaks_the_contract() {
+    let site = Site::new();
+    let server = Server::start(stage("v3_wsgi"), &site);
+    for path in [
+        "/broken/no_start.py",
+        "/broken/twice.py",
+        "/broken/bad_status.py",
+        "/broken/panic.py",
+    ] {
+        let reply = server.get(path);
+        assert_eq!(reply.status, 500, "{path}");
+        assert_eq!(
+            reply.header("Content-Type"),
+            Some("text/html; charset=utf-8"),
+            "{path}"
+        );
+        assert!(reply.text().contains("500 Internal Server Error"), "{path}");
+        assert!(
+            !reply.text().contains("你不应该看到这一页"),
+            "{path}: the broken body went out"
+        );
+    }
+    // The server itself is unharmed.
+    assert_eq!(server.get("/index.py").status, 200);
+}
+
+#[test]
+fn stage_3_puts_its_server_header_before_the_frameworks_headers() {
+    let site = Site::new();
+    let server = Server::start(stage("v3_wsgi"), &site);
+    let reply = server.raw_reply(b"GET /index.py HTTP/1.1\r\nHost: x\r\n\r\n");
+    let names: Vec<&str> = reply
+        .headers
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(
+        names,
+        ["Server", "Content-Type", "Content-Length", "Connection"]
+    );
+    assert_eq!(
+        reply.header("Content-Length"),
+        Some(reply.body.len().to_string().as_str())
+    );
+}
