@@ -145,9 +145,9 @@ mod tests {
 
     #[test]
     fn maps_folders_to_their_index() {
-        assert_eq!(relative_path("/").unwrap(), "index.html");
-        assert_eq!(relative_path("/docs/").unwrap(), "docs/index.html");
-        assert_eq!(relative_path("/a b.html").unwrap(), "a b.html");
+        assert_eq!(relative_path("/").as_deref(), Ok("index.html"));
+        assert_eq!(relative_path("/docs/").as_deref(), Ok("docs/index.html"));
+        assert_eq!(relative_path("/a b.html").as_deref(), Ok("a b.html"));
     }
 
     #[test]
