@@ -25,10 +25,6 @@ pub const BLESS: &str = "MINI_WEB_BLESS";
 /// The command that rewrites every generated file of the book.
 pub const REFRESH: &str = "MINI_WEB_BLESS=1 cargo test -p mini_web_tests --test book";
 
-/// The port the book shows, whatever port a test run really used: the one a student gets
-/// with `cargo run -p v1_static`.
-pub const BOOK_PORT: u16 = 12800;
-
 /// `docs/src`, where the chapters, `diffs/` and `transcripts/` are.
 pub fn book_src() -> PathBuf {
     crate::workspace_root().join("docs").join("src")
