@@ -66,6 +66,7 @@ impl Client {
         self.responded
     }
 
+    // ANCHOR: read_request
     /// Reads until the blank line that ends the head, across as many packets as it takes.
     ///
     /// The deadline covers the whole head, not each read: a client that sends one byte a second
@@ -112,6 +113,7 @@ impl Client {
             request::check_partial_head(&head)?;
         }
     }
+    // ANCHOR_END: read_request
 
     /// Answers a request that could not be read with its status (400, 408, 414 or 431), or
     /// does nothing if the client is gone. Logs one line on stderr either way.
@@ -147,6 +149,7 @@ impl Client {
         }
     }
 
+    // ANCHOR: send_file
     /// Sends a file: headers first, then the bytes straight from the file to the socket.
     /// `io::copy` from a `File` to a `TcpStream` uses `sendfile` on Linux, so the file is
     /// never read into our memory, whatever its size.
@@ -160,6 +163,7 @@ impl Client {
         }
         Ok(())
     }
+    // ANCHOR_END: send_file
 
     /// Sends a small HTML page for an error status; `detail` says what went wrong in words.
     /// The one place every error page is made (as `clienterror` in CS:APP's Tiny server).

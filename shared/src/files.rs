@@ -81,6 +81,7 @@ impl Root {
         &self.path
     }
 
+    // ANCHOR: open_file
     /// Opens the file for a decoded URL path such as `/css/style.css`. A path ending in `/`
     /// means that folder's `index.html`, as `/` means `/index.html` in the tutorial.
     pub fn open_file(&self, url_path: &str) -> Result<StaticFile, NotFound> {
@@ -105,8 +106,10 @@ impl Root {
             content_type: content_type(&relative),
         })
     }
+    // ANCHOR_END: open_file
 }
 
+// ANCHOR: relative_path
 /// Turns `/a/b.html` into `a/b.html` and `/a/` into `a/index.html`, refusing what must never
 /// reach the file system. The kernel would refuse `..` too; refusing it here as well makes the
 /// rule visible and keeps the answer the same on every kernel.
@@ -122,6 +125,7 @@ fn relative_path(url_path: &str) -> Result<String, NotFound> {
         Ok(relative.to_string())
     }
 }
+// ANCHOR_END: relative_path
 
 /// The `Content-Type` for a file name: by extension, `application/octet-stream` if unknown, and
 /// text types say they are UTF-8 (our site is, and without it a browser guesses, often wrongly).

@@ -96,6 +96,7 @@ where
     // Flushed before the first fork, or each child would inherit (and repeat) the buffered line.
     let _ = io::stdout().flush();
 
+    // ANCHOR: fork_loop
     let parent = getpid();
     let mut children = Children::default();
     loop {
@@ -152,6 +153,7 @@ where
             }
         }
     }
+    // ANCHOR_END: fork_loop
 }
 
 /// Waits until a signal arrives or (when `accepting`) a client connects.
@@ -282,6 +284,7 @@ impl Children {
         self.0.push(pid);
     }
 
+    // ANCHOR: reap
     /// Collects every child that has ended, without waiting for the others.
     fn reap(&mut self) {
         loop {
@@ -294,6 +297,7 @@ impl Children {
             }
         }
     }
+    // ANCHOR_END: reap
 
     /// SIGTERM to every child, a short grace period, SIGKILL to any left, and reap them all.
     fn stop_all(&mut self) {

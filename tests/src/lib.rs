@@ -15,6 +15,7 @@
 //!   no request may ever read.
 //! - [`Server`]: a running stage; stopped (SIGTERM) when dropped.
 //! - [`Reply`]: a response, whichever way it was fetched.
+//! - [`book`]: what keeps the course book in `docs/` true to the code (diffs, transcripts).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+pub mod book;
 
 /// How a stage learns where its site is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,6 +221,8 @@ pub struct Server {
     child: Option<Child>,
     pub stage: &'static str,
     pub port: u16,
+    /// The first line the server printed: `Serving on http://127.0.0.1:PORT/`.
+    pub banner: String,
     stdout: Arc<Mutex<Vec<String>>>,
     stderr: Arc<Mutex<Vec<String>>>,
 }
@@ -269,6 +274,7 @@ impl Server {
             child: Some(child),
             stage,
             port,
+            banner: first.trim_end().to_string(),
             stdout: collect_lines(stdout),
             stderr,
         }

@@ -1,0 +1,298 @@
+//! What keeps the course book (`docs/`, an mdBook) true to the code.
+//!
+//! The book never pastes code: it includes the real files with `{{#include}}`. Two kinds of text
+//! in it are generated instead of written: the diff between consecutive stages, and the
+//! transcript of each stage's *try it*. The tests in `tests/tests/book.rs` write both from the
+//! sources and from a real run, and fail when a committed copy is stale, printing [`REFRESH`].
+//!
+//! # Layout
+//!
+//! - [`diff_trees`]: a unified diff of two source folders, file by file, like `diff -ruN`.
+//! - [`render_exchange`]: one request and its reply, as a student would see them in a terminal.
+//! - [`check_generated`] and [`check_no_strays`]: compare a generated file with the committed
+//!   one, or write it when [`BLESS`] is set.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use similar::TextDiff;
+
+/// Set this variable (to anything) to write the generated files instead of checking them.
+pub const BLESS: &str = "MINI_WEB_BLESS";
+
+/// The command that rewrites every generated file of the book.
+pub const REFRESH: &str = "MINI_WEB_BLESS=1 cargo test -p mini_web_tests --test book";
+
+/// `docs/src`, where the chapters, `diffs/` and `transcripts/` are.
+pub fn book_src() -> PathBuf {
+    crate::workspace_root().join("docs").join("src")
+}
+
+/// Whether this run writes generated files instead of checking them.
+pub fn blessing() -> bool {
+    std::env::var_os(BLESS).is_some()
+}
+
+/// A unified diff of every file below `root/old` against the same file below `root/new`, as
+/// `diff -ruN old new` prints it, minus the time stamps (they would make every run differ).
+///
+/// Files are compared in name order, recursively. Unchanged files print nothing. A file that
+/// exists on one side only is compared with `/dev/null`, the way `git diff` shows it, so a new
+/// file appears whole. Labels are the paths as given (`v1_static/src/main.rs`), so the result
+/// reads the same on every machine.
+pub fn diff_trees(root: &Path, old: &str, new: &str) -> io::Result<String> {
+    let old_files = files_below(&root.join(old))?;
+    let new_files = files_below(&root.join(new))?;
+    let mut out = String::new();
+    for relative in old_files.union(&new_files) {
+        let read = |side: &str, files: &BTreeSet<String>| -> io::Result<(String, String)> {
+            if files.contains(relative) {
+                let text = std::fs::read_to_string(root.join(side).join(relative))?;
+                Ok((format!("{side}/{relative}"), text))
+            } else {
+                Ok(("/dev/null".to_string(), String::new()))
+            }
+        };
+        let (old_label, old_text) = read(old, &old_files)?;
+        let (new_label, new_text) = read(new, &new_files)?;
+        if old_text == new_text {
+            continue;
+        }
+        let diff = TextDiff::from_lines(old_text.as_str(), new_text.as_str());
+        let _ = writeln!(out, "diff -ruN {old}/{relative} {new}/{relative}");
+        let _ = write!(
+            out,
+            "{}",
+            diff.unified_diff()
+                .context_radius(3)
+                .header(&old_label, &new_label)
+        );
+    }
+    Ok(out)
+}
+
+/// Every file below `dir`, as `/`-separated paths relative to it.
+fn files_below(dir: &Path) -> io::Result<BTreeSet<String>> {
+    let mut found = BTreeSet::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(folder) = pending.pop() {
+        for entry in std::fs::read_dir(&folder)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                let relative = path.strip_prefix(dir).map_err(io::Error::other)?;
+                let parts: Vec<_> = relative.iter().map(|p| p.to_string_lossy()).collect();
+                found.insert(parts.join("/"));
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Bodies up to this many lines are shown whole; longer ones are cut after [`EXCERPT_LINES`].
+const WHOLE_BODY_LINES: usize = 14;
+const EXCERPT_LINES: usize = 8;
+
+/// One exchange as a terminal shows it: `$ command`, then the reply as `curl -i` prints it
+/// (status line, headers, a blank line, the body). Line ends are the terminal's (`\n`). A long
+/// text body is cut with a marker line saying how much was left out; a binary body is never
+/// printed, only its size.
+pub fn render_exchange(command: &str, reply: &[u8]) -> String {
+    let mut out = format!("$ {command}\n");
+    let (head, body) = match reply.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(end) => (&reply[..end], &reply[end + 4..]),
+        None => (reply, &[][..]),
+    };
+    for line in String::from_utf8_lossy(head).split("\r\n") {
+        let _ = writeln!(out, "{line}");
+    }
+    if body.is_empty() {
+        return out;
+    }
+    out.push('\n');
+    let text = std::str::from_utf8(body).ok().filter(|text| {
+        !text
+            .chars()
+            .any(|c| c.is_control() && !matches!(c, '\n' | '\t'))
+    });
+    let Some(text) = text else {
+        let _ = writeln!(out, "[{} bytes of binary data, not shown]", body.len());
+        return out;
+    };
+    let lines: Vec<&str> = text.lines().collect();
+    if lines.len() <= WHOLE_BODY_LINES {
+        for line in &lines {
+            let _ = writeln!(out, "{line}");
+        }
+    } else {
+        for line in &lines[..EXCERPT_LINES] {
+            let _ = writeln!(out, "{line}");
+        }
+        let _ = writeln!(
+            out,
+            "[... {} more lines; {} bytes in all]",
+            lines.len() - EXCERPT_LINES,
+            body.len()
+        );
+    }
+    out
+}
+
+/// Checks that the committed file at `path` holds `fresh`, or writes it when blessing.
+/// The error says what differs and how to refresh.
+pub fn check_generated(path: &Path, fresh: &str) -> Result<(), String> {
+    let committed = std::fs::read_to_string(path).ok();
+    if committed.as_deref() == Some(fresh) {
+        return Ok(());
+    }
+    if blessing() {
+        if let Some(folder) = path.parent() {
+            std::fs::create_dir_all(folder).map_err(|e| format!("{}: {e}", folder.display()))?;
+        }
+        return std::fs::write(path, fresh).map_err(|e| format!("{}: {e}", path.display()));
+    }
+    let shown = path
+        .strip_prefix(crate::workspace_root())
+        .unwrap_or(path)
+        .display();
+    match committed {
+        None => Err(format!(
+            "{shown} is missing.\nWrite it with:\n    {REFRESH}\n"
+        )),
+        Some(committed) => {
+            let diff = TextDiff::from_lines(committed.as_str(), fresh);
+            let changes = diff
+                .unified_diff()
+                .context_radius(2)
+                .header(&format!("{shown} (committed)"), &format!("{shown} (now)"))
+                .to_string();
+            Err(format!(
+                "{shown} is stale: the code or the site changed since it was written.\n\
+                 {changes}\nRefresh it (then read the change and commit it) with:\n    {REFRESH}\n"
+            ))
+        }
+    }
+}
+
+/// Checks that `folder` holds no file with `extension` other than `expected` (file names), or
+/// deletes the strays when blessing: a stage pair or a stage that no longer exists must not
+/// leave an old diff or transcript behind.
+pub fn check_no_strays(folder: &Path, extension: &str, expected: &[String]) -> Result<(), String> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Ok(()); // No folder: nothing generated yet, so nothing stale.
+    };
+    let mut strays = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.ends_with(extension) && !expected.contains(&name) {
+            if blessing() {
+                std::fs::remove_file(entry.path()).map_err(|e| format!("{name}: {e}"))?;
+            } else {
+                strays.push(name);
+            }
+        }
+    }
+    if strays.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} holds files no stage produces any more: {strays:?}.\nRemove them with:\n    {REFRESH}\n",
+            folder.display()
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(root: &Path, relative: &str, text: &str) {
+        let path = root.join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    #[test]
+    fn diff_trees_shows_changed_added_and_removed_files_only() {
+        let root = tempfile::tempdir().unwrap();
+        let root = root.path();
+        write(root, "a/src/main.rs", "fn main() {\n    one();\n}\n");
+        write(root, "b/src/main.rs", "fn main() {\n    two();\n}\n");
+        write(root, "a/src/same.rs", "// unchanged\n");
+        write(root, "b/src/same.rs", "// unchanged\n");
+        write(root, "a/src/gone.rs", "old\n");
+        write(root, "b/src/deep/new.rs", "new\n");
+
+        let diff = diff_trees(root, "a/src", "b/src").unwrap();
+        assert_eq!(
+            diff,
+            "diff -ruN a/src/deep/new.rs b/src/deep/new.rs\n\
+             --- /dev/null\n\
+             +++ b/src/deep/new.rs\n\
+             @@ -0,0 +1 @@\n\
+             +new\n\
+             diff -ruN a/src/gone.rs b/src/gone.rs\n\
+             --- a/src/gone.rs\n\
+             +++ /dev/null\n\
+             @@ -1 +0,0 @@\n\
+             -old\n\
+             diff -ruN a/src/main.rs b/src/main.rs\n\
+             --- a/src/main.rs\n\
+             +++ b/src/main.rs\n\
+             @@ -1,3 +1,3 @@\n \
+             fn main() {\n\
+             -    one();\n\
+             +    two();\n \
+             }\n"
+        );
+    }
+
+    #[test]
+    fn identical_trees_have_an_empty_diff() {
+        let root = tempfile::tempdir().unwrap();
+        write(root.path(), "a/x.rs", "same\n");
+        write(root.path(), "b/x.rs", "same\n");
+        assert_eq!(diff_trees(root.path(), "a", "b").unwrap(), "");
+    }
+
+    #[test]
+    fn a_missing_folder_is_an_error_not_an_empty_diff() {
+        let root = tempfile::tempdir().unwrap();
+        write(root.path(), "a/x.rs", "x\n");
+        assert!(diff_trees(root.path(), "a", "nope").is_err());
+    }
+
+    #[test]
+    fn render_shows_head_and_cuts_long_bodies() {
+        let body: String = (1..=20).map(|i| format!("line {i}\n")).collect();
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let text = render_exchange("curl -i http://127.0.0.1:12800/", reply.as_bytes());
+        assert!(text.starts_with("$ curl -i http://127.0.0.1:12800/\nHTTP/1.1 200 OK\n"));
+        assert_eq!(body.len(), 151);
+        assert!(text.contains("Content-Length: 151\n\nline 1\n"));
+        assert!(text.contains("line 8\n[... 12 more lines; 151 bytes in all]\n"));
+        assert!(!text.contains("line 9"));
+        assert!(!text.contains('\r'));
+    }
+
+    #[test]
+    fn render_never_prints_binary_bodies() {
+        let text = render_exchange("x", b"HTTP/1.1 200 OK\r\n\r\n\x89PNG\r\n\x1a\n\0\0");
+        assert!(
+            text.ends_with("\n[10 bytes of binary data, not shown]\n"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_head_only_reply_ends_after_its_headers() {
+        let text = render_exchange("curl -I u", b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n");
+        assert_eq!(text, "$ curl -I u\nHTTP/1.1 200 OK\nA: b\n");
+    }
+}

@@ -1,0 +1,481 @@
+//! The course book in `docs/` (an mdBook) stays true to the code: these tests fail when it drifts.
+//!
+//! - Every stage has a chapter, `docs/src/<stage>.md`, that includes its real `main.rs`, its
+//!   *try it* transcript and (from stage 2 on) its diff from the stage before.
+//! - The diffs in `docs/src/diffs/` are made from the sources; the transcripts in
+//!   `docs/src/transcripts/` from a real run of each stage on the real `html/`.
+//! - Every link and `{{#include}}` resolves, every test the book cites exists, and
+//!   `mdbook build docs` prints no warning.
+//!
+//! When a diff or transcript is stale the failure says so and prints the command that rewrites
+//! them all: `MINI_WEB_BLESS=1 cargo test -p mini_web_tests --test book`.
+//!
+//! Adding a stage to the book is a chapter file plus one row in [`CHAPTERS`].
+
+use std::collections::BTreeSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::thread;
+use std::time::Duration;
+
+use mini_web_tests::book::{
+    book_src, check_generated, check_no_strays, diff_trees, render_exchange,
+};
+use mini_web_tests::{binary, read_to_close, workspace_root, Launch, Server, STAGES};
+use regex::Regex;
+
+/// A stage as the book shows it: its chapter is `docs/src/<stage>.md`, and `try_it` is the
+/// session its transcript records.
+struct Chapter {
+    stage: &'static str,
+    try_it: &'static [Step],
+}
+
+/// One command of a *try it* session. Its output becomes the section `name` of the transcript,
+/// which a chapter includes with `{{#include transcripts/<stage>.txt:<name>}}`.
+struct Step {
+    name: &'static str,
+    /// What the student types, with the stage's default port.
+    command: &'static str,
+    sends: Sends,
+}
+
+/// What a [`Step`]'s command sends to the server.
+enum Sends {
+    /// What `curl` sends: `METHOD PATH HTTP/1.1` and its three usual headers.
+    Curl {
+        method: &'static str,
+        path: &'static str,
+    },
+    /// These bytes, piece by piece with a pause between (as `printf …; sleep 1; printf …` does
+    /// through `nc`). No pieces: connect and send nothing.
+    Bytes(&'static [&'static [u8]]),
+}
+
+/// The book's stages, in course order. Must name the same stages as the harness's `STAGES`.
+const CHAPTERS: &[Chapter] = &[Chapter {
+    stage: "v1_static",
+    try_it: &[
+        Step {
+            name: "index",
+            command: "curl -i http://127.0.0.1:12800/",
+            sends: Sends::Curl {
+                method: "GET",
+                path: "/",
+            },
+        },
+        Step {
+            name: "logo",
+            command: "curl -I http://127.0.0.1:12800/images/logo.png",
+            sends: Sends::Curl {
+                method: "HEAD",
+                path: "/images/logo.png",
+            },
+        },
+        Step {
+            name: "space",
+            command: "curl -I 'http://127.0.0.1:12800/about%20us.html'",
+            sends: Sends::Curl {
+                method: "HEAD",
+                path: "/about%20us.html",
+            },
+        },
+        Step {
+            name: "missing",
+            command: "curl -i http://127.0.0.1:12800/missing.html",
+            sends: Sends::Curl {
+                method: "GET",
+                path: "/missing.html",
+            },
+        },
+        Step {
+            name: "traversal",
+            command: "curl -i --path-as-is http://127.0.0.1:12800/../Cargo.toml",
+            sends: Sends::Curl {
+                method: "GET",
+                path: "/../Cargo.toml",
+            },
+        },
+        Step {
+            name: "post",
+            command: "curl -i -X POST http://127.0.0.1:12800/",
+            sends: Sends::Curl {
+                method: "POST",
+                path: "/",
+            },
+        },
+        Step {
+            name: "split",
+            command: "(printf 'HEAD /ind'; sleep 1; printf 'ex.html HTTP/1.1\\r\\n\\r\\n') | nc 127.0.0.1 12800",
+            sends: Sends::Bytes(&[b"HEAD /ind", b"ex.html HTTP/1.1\r\n\r\n"]),
+        },
+        Step {
+            name: "bad_bytes",
+            command: "printf 'GET /\\xff HTTP/1.1\\r\\n\\r\\n' | nc 127.0.0.1 12800",
+            sends: Sends::Bytes(&[b"GET /\xff HTTP/1.1\r\n\r\n"]),
+        },
+        Step {
+            name: "idle",
+            command: "nc 127.0.0.1 12800          # and type nothing",
+            sends: Sends::Bytes(&[]),
+        },
+    ],
+}];
+
+/// The read deadline during a transcript run: the default is 10 s, and the only step it
+/// changes (`idle`) prints the same bytes either way, just sooner.
+const TRANSCRIPT_READ_TIMEOUT_MS: &str = "2000";
+
+/// The pause between the pieces of a [`Sends::Bytes`] step (the book's `sleep 1`, shorter).
+const PAUSE: Duration = Duration::from_millis(200);
+
+fn fail_on(problems: Vec<String>) {
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn the_book_has_a_chapter_row_for_every_stage() {
+    let book: Vec<_> = CHAPTERS.iter().map(|c| c.stage).collect();
+    let built: Vec<_> = STAGES.iter().map(|s| s.name).collect();
+    assert_eq!(
+        book,
+        built,
+        "CHAPTERS in tests/tests/book.rs must list the stages of STAGES (tests/src/lib.rs), in \
+         the same order. For a new stage: write docs/src/<stage>.md (replacing its stub), add its \
+         row with the commands of its *try it*, then run\n    {}\n",
+        mini_web_tests::book::REFRESH
+    );
+}
+
+#[test]
+fn each_stage_chapter_includes_its_code_transcript_and_diff() {
+    let src = book_src();
+    let summary = read(&src.join("SUMMARY.md"));
+    let all_chapters = markdown_files(&src)
+        .iter()
+        .map(|path| read(path))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut problems = Vec::new();
+    for (i, chapter) in CHAPTERS.iter().enumerate() {
+        let stage = chapter.stage;
+        let file = format!("{stage}.md");
+        if !summary.contains(&format!("]({file})")) {
+            problems.push(format!("SUMMARY.md does not list {file}"));
+        }
+        let text = read(&src.join(&file));
+        let mut wanted = vec![format!("{{{{#include ../../{stage}/src/main.rs}}}}")];
+        if i > 0 {
+            let previous = CHAPTERS[i - 1].stage;
+            wanted.push(format!("{{{{#include diffs/{previous}-{stage}.diff}}}}"));
+        }
+        for include in wanted {
+            if !text.contains(&include) {
+                problems.push(format!("docs/src/{file} does not contain `{include}`"));
+            }
+        }
+        // Every step of the session is shown somewhere, or it should not be in the session.
+        for step in chapter.try_it {
+            let include = format!("transcripts/{stage}.txt:{}}}}}", step.name);
+            if !all_chapters.contains(&include) {
+                problems.push(format!("no chapter includes `{include}`"));
+            }
+        }
+    }
+    fail_on(problems);
+}
+
+/// What checking (or, with `MINI_WEB_BLESS`, writing) the generated files found: done once
+/// per test run, before any test reads the book, so a blessing run never builds a book whose
+/// files are still being written.
+struct Generated {
+    diffs: Vec<String>,
+    transcripts: Vec<String>,
+}
+
+fn generated() -> &'static Generated {
+    static GENERATED: OnceLock<Generated> = OnceLock::new();
+    GENERATED.get_or_init(|| Generated {
+        diffs: check_diffs(),
+        transcripts: check_transcripts(),
+    })
+}
+
+#[test]
+fn stage_diffs_are_fresh() {
+    fail_on(generated().diffs.clone());
+}
+
+#[test]
+fn transcripts_match_a_real_run() {
+    fail_on(generated().transcripts.clone());
+}
+
+/// Checks `docs/src/diffs/<old>-<new>.diff` for each pair of consecutive stages.
+fn check_diffs() -> Vec<String> {
+    let root = workspace_root();
+    let folder = book_src().join("diffs");
+    let mut expected = Vec::new();
+    let mut problems = Vec::new();
+    // Consecutive stages: none while only stage 1 exists.
+    for pair in STAGES.windows(2) {
+        let (old, new) = (pair[0].name, pair[1].name);
+        let name = format!("{old}-{new}.diff");
+        let diff = diff_trees(&root, &format!("{old}/src"), &format!("{new}/src"))
+            .unwrap_or_else(|error| panic!("diffing {old}/src and {new}/src: {error}"));
+        if let Err(problem) = check_generated(&folder.join(&name), &diff) {
+            problems.push(problem);
+        }
+        expected.push(name);
+    }
+    if let Err(problem) = check_no_strays(&folder, ".diff", &expected) {
+        problems.push(problem);
+    }
+    problems
+}
+
+/// Checks `docs/src/transcripts/<stage>.txt` for each chapter.
+fn check_transcripts() -> Vec<String> {
+    let folder = book_src().join("transcripts");
+    let mut expected = Vec::new();
+    let mut problems = Vec::new();
+    for chapter in CHAPTERS {
+        let name = format!("{}.txt", chapter.stage);
+        if let Err(problem) = check_generated(&folder.join(&name), &transcript(chapter)) {
+            problems.push(problem);
+        }
+        expected.push(name);
+    }
+    if let Err(problem) = check_no_strays(&folder, ".txt", &expected) {
+        problems.push(problem);
+    }
+    problems
+}
+
+/// Runs a chapter's *try it* against the stage, started as a student starts it (from the
+/// workspace root, on the real `html/`), and writes down what they would see. The real port
+/// is shown as the stage's default one, as if the student had typed the book's commands.
+fn transcript(chapter: &Chapter) -> String {
+    let stage = mini_web_tests::stage(chapter.stage);
+    let mut command = Command::new(binary(stage.name));
+    match stage.launch {
+        Launch::SiteInCurrentDir => {
+            command.current_dir(workspace_root());
+        }
+    }
+    command
+        .env("PORT", "0")
+        .env("MINI_WEB_READ_TIMEOUT_MS", TRANSCRIPT_READ_TIMEOUT_MS)
+        .env_remove("HOST")
+        .env_remove("MINI_WEB_MAX_CHILDREN");
+    let server = Server::spawn(stage.name, command);
+    let real = format!("127.0.0.1:{}", server.port);
+    let shown = format!("127.0.0.1:{}", stage.default_port);
+
+    let mut out = String::from(
+        "This file is generated by tests/tests/book.rs from a real run: do not edit it.\n",
+    );
+    section(
+        &mut out,
+        "start",
+        &format!(
+            "$ cargo run -p {}\n{}\n",
+            stage.name,
+            server.banner.replace(&real, &shown)
+        ),
+    );
+    for step in chapter.try_it {
+        let reply = exchange(&server, stage.default_port, &step.sends);
+        let text = render_exchange(step.command, &reply).replace(&real, &shown);
+        section(&mut out, step.name, &text);
+    }
+    out
+}
+
+/// Appends `text` between mdBook anchor lines, so a chapter can include it by `name`.
+fn section(out: &mut String, name: &str, text: &str) {
+    out.push_str(&format!("ANCHOR: {name}\n{text}ANCHOR_END: {name}\n"));
+}
+
+/// Sends what a step sends over a fresh connection and returns every byte of the reply.
+/// `port` is the one the student's curl would name in its `Host` header.
+fn exchange(server: &Server, port: u16, sends: &Sends) -> Vec<u8> {
+    let mut stream = server.connect();
+    match sends {
+        Sends::Curl { method, path } => {
+            let request = format!(
+                "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
+                 User-Agent: curl/8.14.1\r\nAccept: */*\r\n\r\n"
+            );
+            stream.write_all(request.as_bytes()).expect("send");
+        }
+        Sends::Bytes(pieces) => {
+            for (i, piece) in pieces.iter().enumerate() {
+                if i > 0 {
+                    thread::sleep(PAUSE);
+                }
+                stream.write_all(piece).expect("send a piece");
+            }
+        }
+    }
+    read_to_close(&mut stream)
+}
+
+#[test]
+fn mdbook_builds_the_book_without_warnings() {
+    let Some(mdbook) = find_mdbook() else {
+        assert!(
+            std::env::var_os("MINI_WEB_REQUIRE_MDBOOK").is_none(),
+            "MINI_WEB_REQUIRE_MDBOOK is set but mdbook is not installed: \
+             cargo install mdbook --locked"
+        );
+        eprintln!("note: mdbook is not installed; the book was not built (cargo install mdbook)");
+        return;
+    };
+    generated();
+    let out = tempfile::tempdir().expect("tempdir");
+    let run = Command::new(&mdbook)
+        .arg("build")
+        .arg(workspace_root().join("docs"))
+        .arg("--dest-dir")
+        .arg(out.path())
+        .output()
+        .expect("run mdbook");
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(run.status.success(), "mdbook build docs failed:\n{log}");
+    // mdBook reports a missing include as ERROR but still exits 0: read its log.
+    let complaints: Vec<_> = log
+        .lines()
+        .filter(|line| line.contains("WARN") || line.contains("ERROR"))
+        .collect();
+    assert!(
+        complaints.is_empty(),
+        "mdbook build docs complained:\n{log}"
+    );
+    assert!(out.path().join("v1_static.html").exists());
+}
+
+/// `mdbook` on the PATH, or where `cargo install` puts it.
+fn find_mdbook() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    on_path
+        .into_iter()
+        .chain(cargo_home.map(|home| home.join("bin")))
+        .map(|folder| folder.join("mdbook"))
+        .find(|candidate| candidate.is_file())
+}
+
+#[test]
+fn links_and_includes_resolve() {
+    generated();
+    // mdBook 0.5 says nothing about a broken link or an unknown anchor (it includes nothing):
+    // check both here.
+    let link = Regex::new(r"\]\(([^)\s]+)\)").expect("pattern");
+    let include = Regex::new(r"\{\{#(?:include|rustdoc_include) ([^}:\s]+)(?::([^}\s]+))?\}\}")
+        .expect("pattern");
+    let mut problems = Vec::new();
+    for page in markdown_files(&book_src()) {
+        let text = read(&page);
+        let folder = page.parent().expect("a page is in a folder");
+        let name = page.strip_prefix(book_src()).unwrap_or(&page).display();
+        for target in link.captures_iter(&text).map(|c| c[1].to_string()) {
+            let file = target.split('#').next().unwrap_or_default();
+            if file.is_empty() || target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let Ok(resolved) = folder.join(file).canonicalize() else {
+                problems.push(format!("{name}: broken link ({target})"));
+                continue;
+            };
+            if !resolved.starts_with(book_src().canonicalize().expect("docs/src exists")) {
+                problems.push(format!(
+                    "{name}: ({target}) is outside docs/src, so the built book cannot link it"
+                ));
+            }
+        }
+        for found in include.captures_iter(&text) {
+            let path = folder.join(&found[1]);
+            let Ok(source) = std::fs::read_to_string(&path) else {
+                problems.push(format!("{name}: includes {} which is missing", &found[1]));
+                continue;
+            };
+            let Some(anchor) = found.get(2).map(|m| m.as_str()) else {
+                continue;
+            };
+            if anchor.chars().all(|c| c.is_ascii_digit() || c == ':') {
+                continue; // A line range, not an anchor.
+            }
+            let marker = Regex::new(&format!(r"ANCHOR(_END)?:\s*{}\b", regex::escape(anchor)))
+                .expect("pattern");
+            if marker.find_iter(&source).count() != 2 {
+                problems.push(format!(
+                    "{name}: {} has no ANCHOR/ANCHOR_END pair called {anchor}",
+                    &found[1]
+                ));
+            }
+        }
+    }
+    fail_on(problems);
+}
+
+#[test]
+fn every_test_the_book_cites_exists() {
+    // The book cites a test as `file.rs::test_name`, for tests/tests/file.rs.
+    let citation = Regex::new(r"`(\w+)\.rs::(\w+)`").expect("pattern");
+    let tests = workspace_root().join("tests").join("tests");
+    let mut cited = BTreeSet::new();
+    let mut problems = Vec::new();
+    for page in markdown_files(&book_src()) {
+        for found in citation.captures_iter(&read(&page)) {
+            let (file, test) = (found[1].to_string(), found[2].to_string());
+            let source =
+                std::fs::read_to_string(tests.join(format!("{file}.rs"))).unwrap_or_default();
+            if !source.contains(&format!("fn {test}(")) {
+                problems.push(format!(
+                    "{}: cites {file}.rs::{test}, which is not a test in tests/tests/{file}.rs",
+                    page.display()
+                ));
+            }
+            cited.insert((file, test));
+        }
+    }
+    assert!(
+        cited.len() >= 10,
+        "the book cites only {} tests: is the citation format still `file.rs::test_name`?",
+        cited.len()
+    );
+    fail_on(problems);
+}
+
+/// Every `.md` file below `folder`, in name order.
+fn markdown_files(folder: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read docs/src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+}
