@@ -25,7 +25,8 @@
 //!
 //! ```text
 //! # from the workspace root (or any folder: --config says where everything is)
-//! cargo run -p v4_configurable -- 12800 mini_frame:application --config v4_configurable/web_server.conf
+//! cargo run -p v4_configurable -- 12800 mini_frame:application \
+//!     --config v4_configurable/web_server.conf
 //! curl http://127.0.0.1:12800/index.py        # templates/index.html, {%content%} filled in
 //! curl http://127.0.0.1:12800/center.py
 //! curl -I http://127.0.0.1:12800/css/style.css   # static_path: the demo site
@@ -102,11 +103,7 @@ struct WsgiServer {
 
 impl WsgiServer {
     /// Binds the port and opens the site folder. Either can fail at start-up, with a message.
-    fn new(
-        port: u16,
-        application: Application,
-        config: Config,
-    ) -> Result<WsgiServer, StartupError> {
+    fn new(port: u16, app: Application, config: Config) -> Result<WsgiServer, StartupError> {
         let listener = shared::bind(port)?;
         let root = Root::open(&config.static_path)?;
         // The environ holds text. Nothing is lost: the config file's name is UTF-8 (clap checks
@@ -115,7 +112,7 @@ impl WsgiServer {
         Ok(WsgiServer {
             listener,
             root,
-            application,
+            application: app,
             dynamic_path,
         })
     }
@@ -293,8 +290,8 @@ const MODULES: &[(&str, &[(&str, Application)])] =
     version,
     about = "mini-web stage 4: serves the files in static_path, and runs MODULE:CALLABLE \
              for paths that end in .py",
-    after_help = "Example, from the workspace root:\n  \
-                  v4_configurable 12800 mini_frame:application --config v4_configurable/web_server.conf"
+    after_help = "Example, from the workspace root:\n  v4_configurable 12800 \
+                  mini_frame:application --config v4_configurable/web_server.conf"
 )]
 struct Args {
     /// The port to listen on, 0 to 65535; 0 picks any free port. Example: 12800
@@ -382,21 +379,15 @@ impl Config {
             let written = path.display().to_string();
             // components(): `conf/./dynamic` reads `conf/dynamic` in messages and the environ.
             *path = folder.join(&*path).components().collect();
-            match fs::metadata(&*path) {
-                Ok(metadata) if metadata.is_dir() => {}
-                Ok(_) => {
-                    return Err(StartupError(format!(
-                        "config file {at}: {key} {written:?} (that is {}) is not a folder",
-                        path.display()
-                    )))
-                }
-                Err(error) => {
-                    return Err(StartupError(format!(
-                        "config file {at}: {key} {written:?} (that is {}): {error}",
-                        path.display()
-                    )))
-                }
-            }
+            let problem = match fs::metadata(&*path) {
+                Ok(metadata) if metadata.is_dir() => continue,
+                Ok(_) => "not a folder".to_string(),
+                Err(error) => error.to_string(),
+            };
+            return Err(StartupError(format!(
+                "config file {at}: {key} {written:?} (that is {}): {problem}",
+                path.display()
+            )));
         }
         Ok(config)
     }

@@ -111,7 +111,7 @@ fn read_template(environ: &Environ, name: &str) -> Result<String, String> {
 
 /// The placeholder a template marks its content with (the tutorial's `\{%content%\}`).
 static CONTENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"\{%content%\}").expect("the pattern is a constant") // ok: see test `fill_is_literal`
+    Regex::new(r"\{%content%\}").expect("a constant pattern") // ok: tested by `fill_is_literal`
 });
 
 /// Puts `content` where the template says `{%content%}`, as the tutorial's `re.sub` does.
