@@ -88,46 +88,60 @@ impl Stage {
     /// `dynamic_path` of the stage, absolute) and starts in the test's own folder, where no
     /// `html/` is: only the config can lead it to the site.
     pub fn command_with_port(&self, site: &Site, port: &str) -> Command {
-        let mut command = Command::new(binary(self.name));
         match self.launch {
             Launch::SiteInCurrentDir => {
-                command.current_dir(site.dir()).env("PORT", port);
+                let mut command = Command::new(binary(self.name));
+                command
+                    .current_dir(site.dir())
+                    .env("PORT", port)
+                    .env_remove("HOST");
+                command
             }
-            Launch::ConfigFile { application } => {
+            Launch::ConfigFile { .. } => {
                 let config = site.dir().join("web_server.conf");
                 let dynamic = workspace_root().join(self.name).join("dynamic");
                 write_config(&config, "html", &dynamic);
-                command
-                    .arg(port)
-                    .arg(application)
-                    .arg("--config")
-                    .arg(config);
+                self.command_with_config(&config, port)
             }
         }
-        command.env_remove("HOST");
-        command
     }
 
     /// The command that serves the course's real demo site, `html/` in the workspace: from the
     /// workspace root for stages 1-3, through the stage's own `web_server.conf` for stage 4
     /// (started from another folder, to show it needs none).
     pub fn demo_site_command(&self) -> Command {
-        let mut command = Command::new(binary(self.name));
         match self.launch {
             Launch::SiteInCurrentDir => {
-                command.current_dir(workspace_root()).env("PORT", "0");
+                let mut command = Command::new(binary(self.name));
+                command
+                    .current_dir(workspace_root())
+                    .env("PORT", "0")
+                    .env_remove("HOST");
+                command
             }
-            Launch::ConfigFile { application } => {
+            Launch::ConfigFile { .. } => {
                 let config = workspace_root().join(self.name).join("web_server.conf");
+                let mut command = self.command_with_config(&config, "0");
                 command.current_dir(std::env::temp_dir());
                 command
-                    .arg("0")
-                    .arg(application)
-                    .arg("--config")
-                    .arg(config);
             }
         }
-        command.env_remove("HOST");
+    }
+
+    /// Stage 4 with a given config file: `<port> <MODULE:CALLABLE> --config <config>`, in the
+    /// current folder, without the tests' `HOST` or `PORT`. Panics for a stage without one.
+    pub fn command_with_config(&self, config: &Path, port: &str) -> Command {
+        let Launch::ConfigFile { application } = self.launch else {
+            panic!("{} takes no config file", self.name)
+        };
+        let mut command = Command::new(binary(self.name));
+        command
+            .arg(port)
+            .arg(application)
+            .arg("--config")
+            .arg(config)
+            .env_remove("HOST")
+            .env_remove("PORT");
         command
     }
 }

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
-use mini_web_tests::{binary, workspace_root, write_config, Server};
+use mini_web_tests::{binary, stage, workspace_root, write_config, Server};
 use predicates::prelude::*;
 
 const STAGE: &str = "v4_configurable";
@@ -64,15 +64,8 @@ fn run(cwd: &Path, args: &[&str]) -> (Option<i32>, String) {
 
 /// Starts the stage from `cwd` with `--config config` on any free port.
 fn start(cwd: &Path, config: &Path) -> Server {
-    let mut command = std::process::Command::new(binary(STAGE));
-    command
-        .current_dir(cwd)
-        .env_remove("PORT")
-        .env_remove("HOST")
-        .arg("0")
-        .arg(APP)
-        .arg("--config")
-        .arg(config);
+    let mut command = stage(STAGE).command_with_config(config, "0");
+    command.current_dir(cwd);
     Server::spawn(STAGE, command)
 }
 
@@ -349,12 +342,8 @@ fn env_port_is_not_read_the_argument_is() {
     // A port that is taken: if stage 4 read PORT, it could not start.
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let taken = holder.local_addr().expect("addr").port();
-    let mut command = std::process::Command::new(binary(STAGE));
-    command
-        .env("PORT", taken.to_string())
-        .env_remove("HOST")
-        .args(["0", APP, "--config"])
-        .arg(&config);
+    let mut command = stage(STAGE).command_with_config(&config, "0");
+    command.env("PORT", taken.to_string());
     let server = Server::spawn(STAGE, command);
     assert_ne!(server.port, taken);
     assert_eq!(server.get("/").status, 200);
@@ -365,10 +354,22 @@ fn host_is_read_as_in_every_stage() {
     let dir = scratch();
     let config = dir.path().join("web_server.conf");
     write_config(&config, "site", "dynamic");
-    v4().env("HOST", "no such host name!")
-        .args(["0", APP, "--config"])
-        .arg(&config)
+    Command::from_std(stage(STAGE).command_with_config(&config, "0"))
+        .env("HOST", "no such host name!")
+        .timeout(Duration::from_secs(5))
         .assert()
         .code(1)
         .stderr(predicate::str::contains("HOST"));
+}
+
+#[test]
+fn a_config_name_that_is_not_utf8_is_a_usage_error() {
+    use std::os::unix::ffi::OsStrExt;
+    // The environ is text, so the server refuses a path it could not put in it whole.
+    let name = std::ffi::OsStr::from_bytes(b"conf\xff.json");
+    v4().args(["0", APP, "--config"])
+        .arg(name)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("UTF-8"));
 }
