@@ -55,8 +55,8 @@ pub fn bind(port: u16) -> Result<TcpListener, StartupError> {
     TcpListener::bind(&addresses[..]).map_err(|error| {
         StartupError(match error.kind() {
             ErrorKind::AddrInUse => format!(
-                "port {port} on {host} is already in use: stop the other server \
-                 (is another stage still running?) or pick another port, e.g. PORT=0"
+                "port {port} on {host} is already in use: stop the other server (is another \
+                 stage still running?) or pick another port (port 0 picks any free one)"
             ),
             ErrorKind::PermissionDenied => format!(
                 "port {port} on {host} needs more rights than you have: use a port above 1023"

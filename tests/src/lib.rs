@@ -1,14 +1,15 @@
 //! The test harness: start a stage's real binary, talk HTTP to it, look at its processes.
 //!
 //! Nothing is mocked. Each test builds a throw-away site in a temporary folder, starts a stage
-//! with `PORT=0` (any free port), reads the `Serving on http://…/` line for the address, and
-//! speaks HTTP through `ureq` (a real client) or through raw sockets when the bytes must be
-//! wrong on purpose.
+//! on port 0 (any free port: `PORT=0` for stages 1-3, the first argument for stage 4), reads the
+//! `Serving on http://…/` line for the address, and speaks HTTP through `ureq` (a real client)
+//! or through raw sockets when the bytes must be wrong on purpose.
 //!
 //! # Layout
 //!
 //! - [`STAGES`]: the stages as data. A behaviour every stage shares is one test looping over
-//!   this list, never a copy per stage.
+//!   this list, never a copy per stage. [`Stage::command_with_port`] hides how each one is
+//!   started (env `PORT` and `./html`, or arguments and a config file).
 //! - [`binary`]: builds a stage with cargo (once per test process) and returns its path, so a
 //!   test can never run a stale or missing binary.
 //! - [`Site`]: a temporary site: `html/` with a few files, and `secret.txt` *beside* it, which
@@ -34,8 +35,15 @@ pub mod book;
 /// How a stage learns where its site is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Launch {
-    /// Stages 1-3: `./html` relative to the current folder; no arguments.
+    /// Stages 1-3: `./html` relative to the current folder; no arguments; the port from env
+    /// `PORT`.
     SiteInCurrentDir,
+    /// Stage 4: `<PORT> <MODULE:CALLABLE> --config FILE`; the config file names the site
+    /// (`static_path`) and the framework's folder (`dynamic_path`). Env `PORT` is not read.
+    ConfigFile {
+        /// The `MODULE:CALLABLE` argument.
+        application: &'static str,
+    },
 }
 
 /// One stage of the course, as the tests need to know it.
@@ -65,7 +73,90 @@ pub const STAGES: &[Stage] = &[
         default_port: 12800,
         launch: Launch::SiteInCurrentDir,
     },
+    Stage {
+        name: "v4_configurable",
+        default_port: 12800,
+        launch: Launch::ConfigFile {
+            application: "mini_frame:application",
+        },
+    },
 ];
+
+impl Stage {
+    /// The command that starts this stage on `site`, listening on `port` (`"0"`: any free
+    /// port). `port` is text so that tests can pass a bad one.
+    ///
+    /// Stages 1-3 start in the site's folder with env `PORT`. Stage 4 gets a config written to
+    /// `<site dir>/web_server.conf` (`static_path` is `html`, relative to that file; the real
+    /// `dynamic_path` of the stage, absolute) and starts in the test's own folder, where no
+    /// `html/` is: only the config can lead it to the site.
+    pub fn command_with_port(&self, site: &Site, port: &str) -> Command {
+        match self.launch {
+            Launch::SiteInCurrentDir => {
+                let mut command = Command::new(binary(self.name));
+                command
+                    .current_dir(site.dir())
+                    .env("PORT", port)
+                    .env_remove("HOST");
+                command
+            }
+            Launch::ConfigFile { .. } => {
+                let config = site.dir().join("web_server.conf");
+                let dynamic = workspace_root().join(self.name).join("dynamic");
+                write_config(&config, "html", &dynamic);
+                self.command_with_config(&config, port)
+            }
+        }
+    }
+
+    /// The command that serves the course's real demo site, `html/` in the workspace: from the
+    /// workspace root for stages 1-3, through the stage's own `web_server.conf` for stage 4
+    /// (started from another folder, to show it needs none).
+    pub fn demo_site_command(&self) -> Command {
+        match self.launch {
+            Launch::SiteInCurrentDir => {
+                let mut command = Command::new(binary(self.name));
+                command
+                    .current_dir(workspace_root())
+                    .env("PORT", "0")
+                    .env_remove("HOST");
+                command
+            }
+            Launch::ConfigFile { .. } => {
+                let config = workspace_root().join(self.name).join("web_server.conf");
+                let mut command = self.command_with_config(&config, "0");
+                command.current_dir(std::env::temp_dir());
+                command
+            }
+        }
+    }
+
+    /// Stage 4 with a given config file: `<port> <MODULE:CALLABLE> --config <config>`, in the
+    /// current folder, without the tests' `HOST` or `PORT`. Panics for a stage without one.
+    pub fn command_with_config(&self, config: &Path, port: &str) -> Command {
+        let Launch::ConfigFile { application } = self.launch else {
+            panic!("{} takes no config file", self.name)
+        };
+        let mut command = Command::new(binary(self.name));
+        command
+            .arg(port)
+            .arg(application)
+            .arg("--config")
+            .arg(config)
+            .env_remove("HOST")
+            .env_remove("PORT");
+        command
+    }
+}
+
+/// Writes a stage 4 config file: `{"static_path": …, "dynamic_path": …}`.
+pub fn write_config(file: &Path, static_path: impl AsRef<Path>, dynamic_path: impl AsRef<Path>) {
+    let text = serde_json::json!({
+        "static_path": static_path.as_ref(),
+        "dynamic_path": dynamic_path.as_ref(),
+    });
+    std::fs::write(file, text.to_string()).expect("write the config file");
+}
 
 /// The stage called `name`.
 pub fn stage(name: &str) -> &'static Stage {
@@ -228,15 +319,14 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `stage` on `site` with `PORT=0`.
+    /// Starts `stage` on `site` on any free port.
     pub fn start(stage: &Stage, site: &Site) -> Server {
         Server::start_with(stage, site, &[])
     }
 
-    /// Starts `stage` on `site` with extra environment variables.
+    /// Starts `stage` on `site` on any free port, with extra environment variables.
     pub fn start_with(stage: &Stage, site: &Site, env: &[(&str, &str)]) -> Server {
         let mut command = stage_command(stage, site);
-        command.env("PORT", "0");
         for (key, value) in env {
             command.env(key, value);
         }
@@ -420,16 +510,9 @@ impl Drop for Server {
     }
 }
 
-/// The command that starts `stage` on `site` (without `PORT`).
+/// The command that starts `stage` on `site` on any free port.
 pub fn stage_command(stage: &Stage, site: &Site) -> Command {
-    let mut command = Command::new(binary(stage.name));
-    match stage.launch {
-        Launch::SiteInCurrentDir => {
-            command.current_dir(site.dir());
-        }
-    }
-    command.env_remove("HOST");
-    command
+    stage.command_with_port(site, "0")
 }
 
 /// Reads until the peer closes (or 20 s pass).

@@ -1,10 +1,9 @@
 //! The real demo site in `html/`: every page and everything it links is served, with the
-//! right type, by every stage that serves `./html`.
+//! right type, by every stage (stage 4 through its own `web_server.conf`).
 
 use std::collections::BTreeSet;
-use std::process::Command;
 
-use mini_web_tests::{binary, workspace_root, Launch, Server, STAGES};
+use mini_web_tests::{Server, STAGES};
 use regex::Regex;
 
 /// The type each kind of file must be sent with.
@@ -49,13 +48,8 @@ fn resolve(page: &str, link: &str) -> String {
 #[test]
 fn every_page_and_asset_of_the_demo_site_is_served_with_its_type() {
     let link = Regex::new(r##"(?:href|src)="([^"#:]+)""##).expect("pattern");
-    for stage in STAGES
-        .iter()
-        .filter(|s| s.launch == Launch::SiteInCurrentDir)
-    {
-        let mut command = Command::new(binary(stage.name));
-        command.current_dir(workspace_root()).env("PORT", "0");
-        let server = Server::spawn(stage.name, command);
+    for stage in STAGES {
+        let server = Server::spawn(stage.name, stage.demo_site_command());
 
         let mut seen = BTreeSet::new();
         let mut queue = vec!["/".to_string()];

@@ -1,4 +1,5 @@
-//! Pages made by a framework: stage 2's `.py` dispatch and stage 3's WSGI contract.
+//! Pages made by a framework: stage 2's `.py` dispatch, stage 3's WSGI contract, stage 4's
+//! templates.
 
 use mini_web_tests::{stage, Server, Site};
 
@@ -28,10 +29,17 @@ const PAGES: &[(&str, &str, u16, &str)] = &[
     ("v3_wsgi", "/login.py", 200, "<h1>登录</h1>"),
     ("v3_wsgi", "/no-such-page.py", 404, "没有这个页面"),
     ("v3_wsgi", "/index.py?x=1&y=2", 200, "<h1>主页</h1>"),
+    ("v4_configurable", "/index.py", 200, "<h1>主页</h1>"),
+    ("v4_configurable", "/center.py", 200, "<h1>个人中心</h1>"),
+    ("v4_configurable", "/login.py", 200, "<h1>登录</h1>"),
+    ("v4_configurable", "/no-such-page.py", 404, "没有这个页面"),
 ];
 
 /// The stages whose `.py` paths are pages.
-const DYNAMIC_STAGES: &[&str] = &["v2_suffix_dispatch", "v3_wsgi"];
+const DYNAMIC_STAGES: &[&str] = &["v2_suffix_dispatch", "v3_wsgi", "v4_configurable"];
+
+/// The stages where server and framework meet at the WSGI contract.
+const WSGI_STAGES: &[&str] = &["v3_wsgi", "v4_configurable"];
 
 #[test]
 fn every_route_has_its_page_status_and_utf8_type() {
@@ -118,9 +126,14 @@ fn stage_2_pages_are_asked_for_with_get_or_head_only() {
 }
 
 #[test]
-fn stage_3_tells_the_framework_about_the_request_in_the_environ() {
+fn the_framework_is_told_about_the_request_in_the_environ() {
     let site = Site::new();
-    let server = Server::start(stage("v3_wsgi"), &site);
+    for name in WSGI_STAGES {
+        the_environ_describes_the_request(&Server::start(stage(name), &site));
+    }
+}
+
+fn the_environ_describes_the_request(server: &Server) {
     let request = "GET /environ.py?x=1&y=%20 HTTP/1.1\r\nHost: example.test\r\nX-Course: mini-web\r\nUser-Agent: environ-test\r\n\r\n";
     let reply = server.raw_reply(request.as_bytes());
     assert_eq!(reply.status, 200);
@@ -138,7 +151,11 @@ fn stage_3_tells_the_framework_about_the_request_in_the_environ() {
         ("HTTP_USER_AGENT", "environ-test"),
     ] {
         let row = format!("<tr><th>{key}</th><td><code>{value}</code></td></tr>");
-        assert!(page.contains(&row), "missing {row} in {page}");
+        assert!(
+            page.contains(&row),
+            "{}: missing {row} in {page}",
+            server.stage
+        );
     }
     let post = server.call("POST", "/environ.py");
     assert!(post
@@ -147,9 +164,15 @@ fn stage_3_tells_the_framework_about_the_request_in_the_environ() {
 }
 
 #[test]
-fn stage_3_answers_500_when_the_framework_breaks_the_contract() {
+fn a_framework_that_breaks_the_contract_gets_a_500_page() {
     let site = Site::new();
-    let server = Server::start(stage("v3_wsgi"), &site);
+    for name in WSGI_STAGES {
+        the_server_guards_the_contract(&Server::start(stage(name), &site));
+    }
+}
+
+fn the_server_guards_the_contract(server: &Server) {
+    let name = server.stage;
     for path in [
         "/broken/no_start.py",
         "/broken/twice.py",
@@ -157,38 +180,45 @@ fn stage_3_answers_500_when_the_framework_breaks_the_contract() {
         "/broken/panic.py",
     ] {
         let reply = server.get(path);
-        assert_eq!(reply.status, 500, "{path}");
+        assert_eq!(reply.status, 500, "{name} {path}");
         assert_eq!(
             reply.header("Content-Type"),
             Some("text/html; charset=utf-8"),
-            "{path}"
+            "{name} {path}"
         );
-        assert!(reply.text().contains("500 Internal Server Error"), "{path}");
+        assert!(
+            reply.text().contains("500 Internal Server Error"),
+            "{name} {path}"
+        );
         assert!(
             !reply.text().contains("你不应该看到这一页"),
-            "{path}: the broken body went out"
+            "{name} {path}: the broken body went out"
         );
     }
     // The server itself is unharmed.
-    assert_eq!(server.get("/index.py").status, 200);
+    assert_eq!(server.get("/index.py").status, 200, "{name}");
 }
 
 #[test]
-fn stage_3_puts_its_server_header_before_the_frameworks_headers() {
+fn the_server_header_comes_before_the_frameworks_headers() {
     let site = Site::new();
-    let server = Server::start(stage("v3_wsgi"), &site);
-    let reply = server.raw_reply(b"GET /index.py HTTP/1.1\r\nHost: x\r\n\r\n");
-    let names: Vec<&str> = reply
-        .headers
-        .iter()
-        .map(|(name, _)| name.as_str())
-        .collect();
-    assert_eq!(
-        names,
-        ["Server", "Content-Type", "Content-Length", "Connection"]
-    );
-    assert_eq!(
-        reply.header("Content-Length"),
-        Some(reply.body.len().to_string().as_str())
-    );
+    for name in WSGI_STAGES {
+        let server = Server::start(stage(name), &site);
+        let reply = server.raw_reply(b"GET /index.py HTTP/1.1\r\nHost: x\r\n\r\n");
+        let names: Vec<&str> = reply
+            .headers
+            .iter()
+            .map(|(name, _)| name.as_str())
+            .collect();
+        assert_eq!(
+            names,
+            ["Server", "Content-Type", "Content-Length", "Connection"],
+            "{name}"
+        );
+        assert_eq!(
+            reply.header("Content-Length"),
+            Some(reply.body.len().to_string().as_str()),
+            "{name}"
+        );
+    }
 }
