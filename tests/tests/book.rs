@@ -23,7 +23,7 @@ use std::time::Duration;
 use mini_web_tests::book::{
     book_src, check_generated, check_no_strays, diff_trees, render_exchange,
 };
-use mini_web_tests::{binary, read_to_close, workspace_root, Launch, Server, STAGES};
+use mini_web_tests::{read_to_close, workspace_root, Server, STAGES};
 use regex::Regex;
 
 /// A stage as the book shows it: its chapter is `docs/src/<stage>.md`, and `try_it` is the
@@ -259,14 +259,8 @@ fn check_transcripts() -> Vec<String> {
 /// is shown as the stage's default one, as if the student had typed the book's commands.
 fn transcript(chapter: &Chapter) -> String {
     let stage = mini_web_tests::stage(chapter.stage);
-    let mut command = Command::new(binary(stage.name));
-    match stage.launch {
-        Launch::SiteInCurrentDir => {
-            command.current_dir(workspace_root());
-        }
-    }
+    let mut command = stage.demo_site_command();
     command
-        .env("PORT", "0")
         .env("MINI_WEB_READ_TIMEOUT_MS", TRANSCRIPT_READ_TIMEOUT_MS)
         .env_remove("HOST")
         .env_remove("MINI_WEB_MAX_CHILDREN");
