@@ -8,7 +8,9 @@
 //! # Layout
 //!
 //! - [`diff_trees`]: a unified diff of two source folders, file by file, like `diff -ruN`.
-//! - [`render_exchange`]: one request and its reply, as a student would see them in a terminal.
+//! - [`render_exchange`]: one request and its reply, as a student would see them in a terminal;
+//!   [`render_lines_with`]: only the body lines a `| grep` would keep.
+//! - [`stand_in_pid`]: a reply whose page names the pid that made it, made the same on every run.
 //! - [`check_generated`] and [`check_no_strays`]: compare a generated file with the committed
 //!   one, or write it when [`BLESS`] is set.
 
@@ -93,7 +95,8 @@ fn files_below(dir: &Path) -> io::Result<BTreeSet<String>> {
 }
 
 /// Bodies up to this many lines are shown whole; longer ones are cut after [`EXCERPT_LINES`].
-const WHOLE_BODY_LINES: usize = 14;
+/// A page made by the frameworks of stages 2 and 3 is 15 or 16 lines: shown whole.
+const WHOLE_BODY_LINES: usize = 16;
 const EXCERPT_LINES: usize = 8;
 
 /// One exchange as a terminal shows it: `$ command`, then the reply as `curl -i` prints it
@@ -138,6 +141,69 @@ pub fn render_exchange(command: &str, reply: &[u8]) -> String {
             body.len()
         );
     }
+    out
+}
+
+/// What `command | grep NEEDLE` prints when `command` prints the reply's body (`curl -s`): the
+/// body's lines that contain `needle`, after the `$ command` line.
+pub fn render_lines_with(command: &str, reply: &[u8], needle: &str) -> String {
+    let mut out = format!("$ {command}\n");
+    let body = match reply.windows(4).position(|w| w == b"\r\n\r\n") {
+        Some(end) => &reply[end + 4..],
+        None => &[][..],
+    };
+    for line in String::from_utf8_lossy(body).lines() {
+        if line.contains(needle) {
+            let _ = writeln!(out, "{line}");
+        }
+    }
+    out
+}
+
+/// `reply` with every whole number `pid` in its body written as `stand_in`, and its
+/// `Content-Length` counted again to match.
+///
+/// Stage 2's pages name the pid of the process that made them, which differs on every run (and
+/// so, by a digit or two, does the page's length). A transcript must not. Numbers that merely
+/// contain the pid (`4123` for pid `12`) are left alone, and so is a head whose `Content-Length`
+/// did not count this body (a `HEAD` reply has no body to count: don't use this on one).
+pub fn stand_in_pid(reply: &[u8], pid: u32, stand_in: u32) -> Vec<u8> {
+    let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return reply.to_vec();
+    };
+    let (head, body) = (&reply[..end], &reply[end + 4..]);
+    let (Ok(head), Ok(text)) = (std::str::from_utf8(head), std::str::from_utf8(body)) else {
+        return reply.to_vec();
+    };
+    let (pid, stand_in) = (pid.to_string(), stand_in.to_string());
+    let mut new_body = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(|c: char| c.is_ascii_digit()) {
+        new_body.push_str(&rest[..start]);
+        let digits = &rest[start..];
+        let len = digits
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(digits.len());
+        let number = &digits[..len];
+        new_body.push_str(if number == pid { &stand_in } else { number });
+        rest = &digits[len..];
+    }
+    new_body.push_str(rest);
+
+    let old_length = format!("Content-Length: {}", body.len());
+    let new_length = format!("Content-Length: {}", new_body.len());
+    let mut out = Vec::with_capacity(reply.len());
+    for line in head.split("\r\n") {
+        let line = if line.eq_ignore_ascii_case(&old_length) {
+            new_length.as_str()
+        } else {
+            line
+        };
+        out.extend_from_slice(line.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(new_body.as_bytes());
     out
 }
 
@@ -294,5 +360,35 @@ mod tests {
     fn a_head_only_reply_ends_after_its_headers() {
         let text = render_exchange("curl -I u", b"HTTP/1.1 200 OK\r\nA: b\r\n\r\n");
         assert_eq!(text, "$ curl -I u\nHTTP/1.1 200 OK\nA: b\n");
+    }
+
+    #[test]
+    fn grep_keeps_the_body_lines_with_the_needle() {
+        let reply =
+            b"HTTP/1.1 200 OK\r\nX-Row: not the body\r\n\r\n<p>a</p>\n<tr>1</tr>\n<tr>2</tr>\n";
+        assert_eq!(
+            render_lines_with("curl -s u | grep '<tr>'", reply, "<tr>"),
+            "$ curl -s u | grep '<tr>'\n<tr>1</tr>\n<tr>2</tr>\n"
+        );
+    }
+
+    #[test]
+    fn a_pid_in_the_body_gets_its_stand_in_and_the_length_follows() {
+        let body = "made by 123456, not 1234567 or 23456\n";
+        let reply = format!(
+            "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let fixed = stand_in_pid(reply.as_bytes(), 123456, 4242);
+        let want = "made by 4242, not 1234567 or 23456\n";
+        assert_eq!(
+            String::from_utf8(fixed).unwrap(),
+            format!(
+                "HTTP/1.1 200 OK\r\nServer: x\r\nContent-Length: {}\r\n\r\n{want}",
+                want.len()
+            )
+        );
+        // No pid in it: the same bytes.
+        assert_eq!(stand_in_pid(reply.as_bytes(), 99, 4242), reply.as_bytes());
     }
 }

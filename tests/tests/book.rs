@@ -21,7 +21,8 @@ use std::thread;
 use std::time::Duration;
 
 use mini_web_tests::book::{
-    book_src, check_generated, check_no_strays, diff_trees, render_exchange,
+    book_src, check_generated, check_no_strays, diff_trees, render_exchange, render_lines_with,
+    stand_in_pid,
 };
 use mini_web_tests::{read_to_close, workspace_root, Server, STAGES};
 use regex::Regex;
@@ -40,89 +41,245 @@ struct Step {
     /// What the student types, with the stage's default port.
     command: &'static str,
     sends: Sends,
+    shows: Shows,
 }
 
 /// What a [`Step`]'s command sends to the server.
 enum Sends {
-    /// What `curl` sends: `METHOD PATH HTTP/1.1` and its three usual headers.
+    /// What `curl` sends: `METHOD PATH HTTP/1.1`, its three usual headers, then `headers`
+    /// (each `Name: value`, as the command's `-H` gives them).
     Curl {
         method: &'static str,
         path: &'static str,
+        headers: &'static [&'static str],
     },
     /// These bytes, piece by piece with a pause between (as `printf …; sleep 1; printf …` does
     /// through `nc`). No pieces: connect and send nothing.
     Bytes(&'static [&'static [u8]]),
 }
 
+/// What a [`Step`]'s command prints of the reply.
+enum Shows {
+    /// The reply as `curl -i` prints it (a long body cut short).
+    Reply,
+    /// The same, for a page that names the pid of the process that made it (stage 2): the pid
+    /// the server logged for this request is shown as [`STAND_IN_PID`], with `Content-Length`
+    /// to match, so the transcript reads the same on every run. Not for `HEAD`: its length
+    /// counts a body that is not there to rewrite.
+    ReplyWithPid,
+    /// The body's lines that hold this text: the command is `curl -s … | grep …`.
+    LinesWith(&'static str),
+}
+
+/// The pid a transcript shows for the process that made a page (see [`Shows::ReplyWithPid`]).
+const STAND_IN_PID: u32 = 4242;
+
 /// The book's stages, in course order. Must name the same stages as the harness's `STAGES`.
-const CHAPTERS: &[Chapter] = &[Chapter {
-    stage: "v1_static",
-    try_it: &[
-        Step {
-            name: "index",
-            command: "curl -i http://127.0.0.1:12800/",
-            sends: Sends::Curl {
-                method: "GET",
-                path: "/",
+const CHAPTERS: &[Chapter] = &[
+    Chapter {
+        stage: "v1_static",
+        try_it: &[
+            Step {
+                name: "index",
+                command: "curl -i http://127.0.0.1:12800/",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
             },
-        },
-        Step {
-            name: "logo",
-            command: "curl -I http://127.0.0.1:12800/images/logo.png",
-            sends: Sends::Curl {
-                method: "HEAD",
-                path: "/images/logo.png",
+            Step {
+                name: "logo",
+                command: "curl -I http://127.0.0.1:12800/images/logo.png",
+                sends: Sends::Curl {
+                    method: "HEAD",
+                    path: "/images/logo.png",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
             },
-        },
-        Step {
-            name: "space",
-            command: "curl -I 'http://127.0.0.1:12800/about%20us.html'",
-            sends: Sends::Curl {
-                method: "HEAD",
-                path: "/about%20us.html",
+            Step {
+                name: "space",
+                command: "curl -I 'http://127.0.0.1:12800/about%20us.html'",
+                sends: Sends::Curl {
+                    method: "HEAD",
+                    path: "/about%20us.html",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
             },
-        },
-        Step {
-            name: "missing",
-            command: "curl -i http://127.0.0.1:12800/missing.html",
-            sends: Sends::Curl {
-                method: "GET",
-                path: "/missing.html",
+            Step {
+                name: "missing",
+                command: "curl -i http://127.0.0.1:12800/missing.html",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/missing.html",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
             },
-        },
-        Step {
-            name: "traversal",
-            command: "curl -i --path-as-is http://127.0.0.1:12800/../Cargo.toml",
-            sends: Sends::Curl {
-                method: "GET",
-                path: "/../Cargo.toml",
+            Step {
+                name: "traversal",
+                command: "curl -i --path-as-is http://127.0.0.1:12800/../Cargo.toml",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/../Cargo.toml",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
             },
-        },
-        Step {
-            name: "post",
-            command: "curl -i -X POST http://127.0.0.1:12800/",
-            sends: Sends::Curl {
-                method: "POST",
-                path: "/",
+            Step {
+                name: "post",
+                command: "curl -i -X POST http://127.0.0.1:12800/",
+                sends: Sends::Curl {
+                    method: "POST",
+                    path: "/",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
             },
-        },
-        Step {
-            name: "split",
-            command: "(printf 'HEAD /ind'; sleep 1; printf 'ex.html HTTP/1.1\\r\\n\\r\\n') | nc 127.0.0.1 12800",
-            sends: Sends::Bytes(&[b"HEAD /ind", b"ex.html HTTP/1.1\r\n\r\n"]),
-        },
-        Step {
-            name: "bad_bytes",
-            command: "printf 'GET /\\xff HTTP/1.1\\r\\n\\r\\n' | nc 127.0.0.1 12800",
-            sends: Sends::Bytes(&[b"GET /\xff HTTP/1.1\r\n\r\n"]),
-        },
-        Step {
-            name: "idle",
-            command: "nc 127.0.0.1 12800          # and type nothing",
-            sends: Sends::Bytes(&[]),
-        },
-    ],
-}];
+            Step {
+                name: "split",
+                command: "(printf 'HEAD /ind'; sleep 1; printf 'ex.html HTTP/1.1\\r\\n\\r\\n') | nc 127.0.0.1 12800",
+                sends: Sends::Bytes(&[b"HEAD /ind", b"ex.html HTTP/1.1\r\n\r\n"]),
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "bad_bytes",
+                command: "printf 'GET /\\xff HTTP/1.1\\r\\n\\r\\n' | nc 127.0.0.1 12800",
+                sends: Sends::Bytes(&[b"GET /\xff HTTP/1.1\r\n\r\n"]),
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "idle",
+                command: "nc 127.0.0.1 12800          # and type nothing",
+                sends: Sends::Bytes(&[]),
+                shows: Shows::Reply,
+            },
+        ],
+    },
+    Chapter {
+        stage: "v2_suffix_dispatch",
+        try_it: &[
+            Step {
+                name: "login",
+                command: "curl -i http://127.0.0.1:10500/login.py",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/login.py",
+                    headers: &[],
+                },
+                shows: Shows::ReplyWithPid,
+            },
+            Step {
+                name: "nothing",
+                command: "curl -i http://127.0.0.1:10500/nothing.py",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/nothing.py",
+                    headers: &[],
+                },
+                shows: Shows::ReplyWithPid,
+            },
+            Step {
+                name: "file",
+                command: "curl -I http://127.0.0.1:10500/index.html",
+                sends: Sends::Curl {
+                    method: "HEAD",
+                    path: "/index.html",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "post",
+                command: "curl -i -X POST http://127.0.0.1:10500/login.py",
+                sends: Sends::Curl {
+                    method: "POST",
+                    path: "/login.py",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "markup",
+                command: "curl -s 'http://127.0.0.1:10500/%3Cscript%3E.py' | grep code",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/%3Cscript%3E.py",
+                    headers: &[],
+                },
+                shows: Shows::LinesWith("code"),
+            },
+        ],
+    },
+    Chapter {
+        stage: "v3_wsgi",
+        try_it: &[
+            Step {
+                name: "index",
+                command: "curl -i http://127.0.0.1:12800/index.py",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/index.py",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "environ",
+                command: "curl -s -H 'X-Course: mini-web' 'http://127.0.0.1:12800/environ.py?x=1' | grep '<tr>'",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/environ.py?x=1",
+                    headers: &["X-Course: mini-web"],
+                },
+                shows: Shows::LinesWith("<tr>"),
+            },
+            Step {
+                name: "post",
+                command: "curl -s -X POST http://127.0.0.1:12800/environ.py | grep REQUEST_METHOD",
+                sends: Sends::Curl {
+                    method: "POST",
+                    path: "/environ.py",
+                    headers: &[],
+                },
+                shows: Shows::LinesWith("REQUEST_METHOD"),
+            },
+            Step {
+                name: "nothing",
+                command: "curl -i http://127.0.0.1:12800/nothing.py",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/nothing.py",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "no_start",
+                command: "curl -i http://127.0.0.1:12800/broken/no_start.py",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/broken/no_start.py",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "twice",
+                command: "curl -i http://127.0.0.1:12800/broken/twice.py",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/broken/twice.py",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
+            },
+        ],
+    },
+];
 
 /// The read deadline during a transcript run: the default is 10 s, and the only step it
 /// changes (`idle`) prints the same bytes either way, just sooner.
@@ -265,8 +422,12 @@ fn transcript(chapter: &Chapter) -> String {
         .env_remove("HOST")
         .env_remove("MINI_WEB_MAX_CHILDREN");
     let server = Server::spawn(stage.name, command);
-    let real = format!("127.0.0.1:{}", server.port);
-    let shown = format!("127.0.0.1:{}", stage.default_port);
+    // The real port, wherever it is printed (the banner, a URL, a page listing SERVER_PORT),
+    // is shown as the default one. Both have five digits (the kernel picks free ports from
+    // 32768 up), so a Content-Length stays true.
+    let real_port = Regex::new(&format!(r"\b{}\b", server.port)).expect("pattern");
+    let shown = stage.default_port.to_string();
+    let shown = |text: &str| real_port.replace_all(text, shown.as_str()).into_owned();
 
     let mut out = String::from(
         "This file is generated by tests/tests/book.rs from a real run: do not edit it.\n",
@@ -274,18 +435,39 @@ fn transcript(chapter: &Chapter) -> String {
     section(
         &mut out,
         "start",
-        &format!(
-            "$ cargo run -p {}\n{}\n",
-            stage.name,
-            server.banner.replace(&real, &shown)
-        ),
+        &format!("$ cargo run -p {}\n{}\n", stage.name, shown(&server.banner)),
     );
     for step in chapter.try_it {
+        let logged = server.stdout_lines().len();
         let reply = exchange(&server, stage.default_port, &step.sends);
-        let text = render_exchange(step.command, &reply).replace(&real, &shown);
-        section(&mut out, step.name, &text);
+        let text = match step.shows {
+            Shows::Reply => render_exchange(step.command, &reply),
+            Shows::ReplyWithPid => {
+                let pid = logged_pid(&server, logged);
+                render_exchange(step.command, &stand_in_pid(&reply, pid, STAND_IN_PID))
+            }
+            Shows::LinesWith(needle) => render_lines_with(step.command, &reply, needle),
+        };
+        section(&mut out, step.name, &shown(&text));
     }
     out
+}
+
+/// The pid in the server's log line for the request just answered: the first line after the
+/// `already` lines it had printed before (`[pid 4242] GET /login.py HTTP/1.1`). The line is
+/// printed before the answer, but is read from the pipe by another thread: wait a moment.
+fn logged_pid(server: &Server, already: usize) -> u32 {
+    let pattern = Regex::new(r"^\[pid (\d+)\] ").expect("pattern");
+    for _ in 0..200 {
+        if let Some(line) = server.stdout_lines().get(already) {
+            return pattern
+                .captures(line)
+                .and_then(|found| found[1].parse().ok())
+                .unwrap_or_else(|| panic!("{}: no pid in its log line {line:?}", server.stage));
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{}: logged no line for the request", server.stage)
 }
 
 /// Appends `text` between mdBook anchor lines, so a chapter can include it by `name`.
@@ -298,11 +480,20 @@ fn section(out: &mut String, name: &str, text: &str) {
 fn exchange(server: &Server, port: u16, sends: &Sends) -> Vec<u8> {
     let mut stream = server.connect();
     match sends {
-        Sends::Curl { method, path } => {
-            let request = format!(
+        Sends::Curl {
+            method,
+            path,
+            headers,
+        } => {
+            let mut request = format!(
                 "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\
-                 User-Agent: curl/8.14.1\r\nAccept: */*\r\n\r\n"
+                 User-Agent: curl/8.14.1\r\nAccept: */*\r\n"
             );
+            for header in *headers {
+                request.push_str(header);
+                request.push_str("\r\n");
+            }
+            request.push_str("\r\n");
             stream.write_all(request.as_bytes()).expect("send");
         }
         Sends::Bytes(pieces) => {
