@@ -134,7 +134,8 @@ fn the_framework_is_told_about_the_request_in_the_environ() {
 }
 
 fn the_environ_describes_the_request(server: &Server) {
-    let request = "GET /environ.py?x=1&y=%20 HTTP/1.1\r\nHost: example.test\r\nX-Course: mini-web\r\nUser-Agent: environ-test\r\n\r\n";
+    let request = "GET /environ.py?x=1&y=%20 HTTP/1.1\r\nHost: example.test\r\nX-Course: mini-web\r\n\
+                   User-Agent: environ-test\r\nContent-Type: text/plain\r\nX-Course_Id: spoof\r\n\r\n";
     let reply = server.raw_reply(request.as_bytes());
     assert_eq!(reply.status, 200);
     let page = reply.text();
@@ -149,6 +150,8 @@ fn the_environ_describes_the_request(server: &Server) {
         ("HTTP_HOST", "example.test"),
         ("HTTP_X_COURSE", "mini-web"),
         ("HTTP_USER_AGENT", "environ-test"),
+        // CGI's name for the body's type has no HTTP_ prefix.
+        ("CONTENT_TYPE", "text/plain"),
     ] {
         let row = format!("<tr><th>{key}</th><td><code>{value}</code></td></tr>");
         assert!(
@@ -157,6 +160,13 @@ fn the_environ_describes_the_request(server: &Server) {
             server.stage
         );
     }
+    // A name with an underscore would pass for X-Course-Id: it is dropped, not merged.
+    assert!(
+        !page.contains("spoof"),
+        "{}: X-Course_Id reached the environ",
+        server.stage
+    );
+    assert!(!page.contains("HTTP_CONTENT_TYPE"), "{}", server.stage);
     let post = server.call("POST", "/environ.py");
     assert!(post
         .text()
@@ -177,6 +187,7 @@ fn the_server_guards_the_contract(server: &Server) {
         "/broken/no_start.py",
         "/broken/twice.py",
         "/broken/bad_status.py",
+        "/broken/bad_header.py",
         "/broken/panic.py",
     ] {
         let reply = server.get(path);

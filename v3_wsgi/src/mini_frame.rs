@@ -31,6 +31,7 @@ pub fn application(environ: &Environ, start_response: &mut StartResponse) -> Str
         "/broken/no_start.py" => return no_start(),
         "/broken/twice.py" => return twice(start_response),
         "/broken/bad_status.py" => return bad_status(start_response),
+        "/broken/bad_header.py" => return bad_header(start_response),
         "/broken/panic.py" => panic!("{path} is broken on purpose: the server must answer 500"),
         // The tutorial greets any other name with 200. A page that is not there is a 404, and
         // now that the framework writes the status, it can say so.
@@ -141,6 +142,18 @@ fn bad_status(start_response: &mut StartResponse) -> String {
     page("坏了：状态不对", "<p>你不应该看到这一页。</p>")
 }
 
+/// A header value with a line break in it: sent on, it would add a header of its own choosing
+/// (here a cookie) to the response. This is how "header injection" attacks work.
+fn bad_header(start_response: &mut StartResponse) -> String {
+    let mut headers = html_headers();
+    headers.push((
+        "X-Note".to_string(),
+        "hi\r\nSet-Cookie: stolen=1".to_string(),
+    ));
+    start_response("200 OK", headers);
+    page("坏了：头部不对", "<p>你不应该看到这一页。</p>")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +200,10 @@ mod tests {
         assert!(call("/broken/no_start.py").0.is_empty());
         assert_eq!(call("/broken/twice.py").0.len(), 2);
         assert_eq!(call("/broken/bad_status.py").0[0].0, "OK");
+        assert!(call("/broken/bad_header.py").0[0]
+            .1
+            .iter()
+            .any(|(_, v)| v.contains('\n')));
         let panicked = std::panic::catch_unwind(|| call("/broken/panic.py"));
         assert!(panicked.is_err());
     }

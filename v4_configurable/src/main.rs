@@ -207,9 +207,19 @@ fn build_environ(request: &Request, server: SocketAddr) -> Environ {
         ("SERVER_PORT".to_string(), server.port().to_string()),
     ]);
     for (name, value) in &request.headers {
-        // User-Agent becomes HTTP_USER_AGENT. A header sent twice is one entry, its values
-        // joined with ", ", which is what HTTP says repeating a header means.
-        let key = format!("HTTP_{}", name.to_ascii_uppercase().replace('-', "_"));
+        // X-A_B would arrive as HTTP_X_A_B, the same key as X-A-B: a client could pass one off
+        // as the other (a proxy that vets X-A-B lets X-A_B through). Drop it, as nginx does.
+        if name.contains('_') {
+            continue;
+        }
+        // User-Agent becomes HTTP_USER_AGENT; CGI names the body's two headers without the
+        // prefix. A header sent twice is one entry, its values joined with ", ", which is what
+        // HTTP says repeating a header means.
+        let name = name.to_ascii_uppercase().replace('-', "_");
+        let key = match name.as_str() {
+            "CONTENT_TYPE" | "CONTENT_LENGTH" => name,
+            _ => format!("HTTP_{name}"),
+        };
         environ
             .entry(key)
             .and_modify(|earlier| {
