@@ -107,9 +107,15 @@ impl Client {
         }
     }
 
-    /// Answers a request that could not be read with its status (400, 408, 414 or 431), or
-    /// does nothing if the client is gone. Logs one line on stderr either way.
+    /// Answers a request that could not be read with its status (400, 408, 414 or 431), and
+    /// logs one line on stderr. If the client is gone there is nobody to answer: a client that
+    /// closed before sending a byte is no news (browsers open spare connections), but one whose
+    /// connection failed (a reset in the middle of its request) is returned as the error, so
+    /// the fork loop logs it in the same one line as a hang-up during the response.
     pub fn reject(&mut self, error: HttpError) -> io::Result<()> {
+        if let HttpError::Io(failure) = error {
+            return Err(failure);
+        }
         match error.status() {
             Some(code) => {
                 eprintln!("{}: {code} {}: {error}", self.peer, reason(code));
