@@ -17,9 +17,11 @@ pub const MAX_REQUEST_LINE: usize = 8 * 1024;
 pub const MAX_HEAD: usize = 64 * 1024;
 
 /// `METHOD /path?query HTTP/1.x`: the method in capitals, a path that starts with `/`, an
-/// optional query after the first `?`, and HTTP/1.0 or 1.1.
+/// optional query after the first `?`, and HTTP/1.0 or 1.1. Path and query hold no space and
+/// no control character (`[:cntrl:]`: NUL, tab, CR, DEL, …): HTTP allows none there, and the
+/// line is printed to the log as it came, where a CR would let a client overwrite the line.
 static REQUEST_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([A-Z]+) (/[^ ?]*)(?:\?([^ ]*))? (HTTP/1\.[01])$")
+    Regex::new(r"^([A-Z]+) (/[^ ?[:cntrl:]]*)(?:\?([^ [:cntrl:]]*))? (HTTP/1\.[01])$")
         .expect("the pattern is a constant, tested in this module") // ok: see test `pattern_compiles`
 });
 
@@ -237,6 +239,10 @@ mod tests {
             "GET index.html HTTP/1.1",
             "GET  / HTTP/1.1",
             "GET / HTTP/1.1 extra",
+            "GET /a\0b HTTP/1.1",
+            "GET /a\rb HTTP/1.1",
+            "GET /a\tb HTTP/1.1",
+            "GET /?a\x1b[2J HTTP/1.1",
         ] {
             let result = parse_head(line.as_bytes());
             assert!(matches!(result, Err(HttpError::Malformed(_))), "{line:?}");
