@@ -95,10 +95,11 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(HttpError::Io(e)),
             };
-            // The blank line may straddle two reads: look back three bytes.
-            let search_from = head.len().saturating_sub(3);
+            // Search what is new (find_head_end backs up over a blank line split between
+            // two reads).
+            let searched = head.len();
             head.extend_from_slice(&chunk[..n]);
-            if let Some(end) = request::find_head_end(&head, search_from) {
+            if let Some(end) = request::find_head_end(&head, searched) {
                 let request = request::parse_head(&head[..end])?;
                 self.head_only = request.method == "HEAD";
                 return Ok(request);

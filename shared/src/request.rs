@@ -108,9 +108,12 @@ impl fmt::Display for HttpError {
 }
 
 /// Where the head ends: the index just past the blank line (`\r\n\r\n`, or `\n\n` from clients
-/// that send bare newlines), searching from `from` onwards.
-pub fn find_head_end(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
+/// that send bare newlines). The first `searched` bytes were searched before without finding
+/// it (0 the first time): the blank line may straddle the end of one read and the start of the
+/// next, so the search backs up two bytes, as many as an ending (`\n\r\n`) has before its
+/// last byte.
+pub fn find_head_end(bytes: &[u8], searched: usize) -> Option<usize> {
+    let mut i = searched.saturating_sub(2);
     while let Some(offset) = bytes.get(i..)?.iter().position(|&b| b == b'\n') {
         let newline = i + offset;
         if bytes.get(newline + 1) == Some(&b'\n') {
@@ -260,6 +263,9 @@ mod tests {
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nbody", 0), Some(18));
         assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nbody", 0), Some(16));
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n", 0), None);
+        // Split by the reads just before its last byte: found after the second read.
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 17), Some(18));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\n", 15), Some(16));
     }
 
     #[test]
