@@ -102,10 +102,11 @@ impl Client {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(HttpError::Io(e)),
             };
-            // The blank line may straddle two reads: look back three bytes.
-            let search_from = head.len().saturating_sub(3);
+            // Search what is new (find_head_end backs up over a blank line split between
+            // two reads).
+            let searched = head.len();
             head.extend_from_slice(&chunk[..n]);
-            if let Some(end) = request::find_head_end(&head, search_from) {
+            if let Some(end) = request::find_head_end(&head, searched) {
                 let request = request::parse_head(&head[..end])?;
                 self.head_only = request.method == "HEAD";
                 return Ok(request);
@@ -115,9 +116,15 @@ impl Client {
     }
     // ANCHOR_END: read_request
 
-    /// Answers a request that could not be read with its status (400, 408, 414 or 431), or
-    /// does nothing if the client is gone. Logs one line on stderr either way.
+    /// Answers a request that could not be read with its status (400, 408, 414 or 431), and
+    /// logs one line on stderr. If the client is gone there is nobody to answer: a client that
+    /// closed before sending a byte is no news (browsers open spare connections), but one whose
+    /// connection failed (a reset in the middle of its request) is returned as the error, so
+    /// the fork loop logs it in the same one line as a hang-up during the response.
     pub fn reject(&mut self, error: HttpError) -> io::Result<()> {
+        if let HttpError::Io(failure) = error {
+            return Err(failure);
+        }
         match error.status() {
             Some(code) => {
                 eprintln!("{}: {code} {}: {error}", self.peer, reason(code));

@@ -17,9 +17,11 @@ pub const MAX_REQUEST_LINE: usize = 8 * 1024;
 pub const MAX_HEAD: usize = 64 * 1024;
 
 /// `METHOD /path?query HTTP/1.x`: the method in capitals, a path that starts with `/`, an
-/// optional query after the first `?`, and HTTP/1.0 or 1.1.
+/// optional query after the first `?`, and HTTP/1.0 or 1.1. Path and query hold no space and
+/// no control character (`[:cntrl:]`: NUL, tab, CR, DEL, …): HTTP allows none there, and the
+/// line is printed to the log as it came, where a CR would let a client overwrite the line.
 static REQUEST_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([A-Z]+) (/[^ ?]*)(?:\?([^ ]*))? (HTTP/1\.[01])$")
+    Regex::new(r"^([A-Z]+) (/[^ ?[:cntrl:]]*)(?:\?([^ [:cntrl:]]*))? (HTTP/1\.[01])$")
         .expect("the pattern is a constant, tested in this module") // ok: see test `pattern_compiles`
 });
 
@@ -106,9 +108,12 @@ impl fmt::Display for HttpError {
 }
 
 /// Where the head ends: the index just past the blank line (`\r\n\r\n`, or `\n\n` from clients
-/// that send bare newlines), searching from `from` onwards.
-pub fn find_head_end(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut i = from;
+/// that send bare newlines). The first `searched` bytes were searched before without finding
+/// it (0 the first time): the blank line may straddle the end of one read and the start of the
+/// next, so the search backs up two bytes, as many as an ending (`\n\r\n`) has before its
+/// last byte.
+pub fn find_head_end(bytes: &[u8], searched: usize) -> Option<usize> {
+    let mut i = searched.saturating_sub(2);
     while let Some(offset) = bytes.get(i..)?.iter().position(|&b| b == b'\n') {
         let newline = i + offset;
         if bytes.get(newline + 1) == Some(&b'\n') {
@@ -245,6 +250,10 @@ mod tests {
             "GET index.html HTTP/1.1",
             "GET  / HTTP/1.1",
             "GET / HTTP/1.1 extra",
+            "GET /a\0b HTTP/1.1",
+            "GET /a\rb HTTP/1.1",
+            "GET /a\tb HTTP/1.1",
+            "GET /?a\x1b[2J HTTP/1.1",
         ] {
             let result = parse_head(line.as_bytes());
             assert!(matches!(result, Err(HttpError::Malformed(_))), "{line:?}");
@@ -262,11 +271,159 @@ mod tests {
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\nbody", 0), Some(18));
         assert_eq!(find_head_end(b"GET / HTTP/1.1\n\nbody", 0), Some(16));
         assert_eq!(find_head_end(b"GET / HTTP/1.1\r\nHost: x\r\n", 0), None);
+        // Split by the reads just before its last byte: found after the second read.
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\r\n\r\n", 17), Some(18));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\n\n", 15), Some(16));
     }
 
     #[test]
     fn refuses_tls_at_the_first_byte() {
         assert!(check_partial_head(b"\x16\x03\x01").is_err());
         assert!(check_partial_head(b"GE").is_ok());
+    }
+}
+
+/// Property tests: whatever bytes arrive, reading a head ends in a request or a clean error.
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Bytes that look like a request often enough to get deep into the parser: request-line
+    /// and header pieces, line ends of every kind, escapes, TLS, an over-long line, and noise.
+    fn head_like() -> impl Strategy<Value = Vec<u8>> {
+        let piece = prop_oneof![
+            12 => prop::sample::select(vec![
+                &b"GET "[..],
+                b"HEAD ",
+                b"/",
+                b" ",
+                b"?",
+                b" HTTP/1.1",
+                b" HTTP/1.0",
+                b"\r\n",
+                b"\n",
+                b"\r",
+                b"\r\n\r\n",
+                b"\n\n",
+                b"\t",
+                b"\0",
+                b"Host: x",
+                b":",
+                b"%",
+                b"%2e%2E",
+                b"%FF",
+                b"%0d%0a",
+                b"\x16\x03\x01",
+                "中文".as_bytes(),
+            ])
+            .prop_map(<[u8]>::to_vec),
+            4 => "[A-Za-z0-9./_-]{0,12}".prop_map(String::into_bytes),
+            2 => prop::collection::vec(any::<u8>(), 0..8),
+            1 => Just(vec![b'a'; MAX_REQUEST_LINE]),
+        ];
+        prop::collection::vec(piece, 0..24).prop_map(|pieces| pieces.concat())
+    }
+
+    /// Header lines, mostly well formed: a name (now and then not a token), a colon (now and
+    /// then missing), a value of text or of any bytes, each line ended by CRLF or a bare LF.
+    fn header_lines() -> impl Strategy<Value = Vec<u8>> {
+        let name = prop_oneof![4 => "[A-Za-z-]{1,8}", 1 => "[ -~]{0,4}"];
+        let value = prop_oneof![
+            4 => "[ -~]{0,8}".prop_map(String::into_bytes),
+            1 => prop::collection::vec(any::<u8>(), 0..8),
+        ];
+        let end = prop::sample::select(vec![&b"\r\n"[..], b"\n"]);
+        let line =
+            (name, prop::bool::weighted(0.9), value, end).prop_map(|(name, colon, value, end)| {
+                let mut line = name.into_bytes();
+                if colon {
+                    line.push(b':');
+                }
+                line.extend(value);
+                line.extend(end);
+                line
+            });
+        prop::collection::vec(line, 0..4).prop_map(|lines| lines.concat())
+    }
+
+    /// A request nearly right: any method in capitals, a path and query of printable ASCII
+    /// with a control character or a space now and then, a version the server speaks, header
+    /// lines, most often the blank line, then anything.
+    fn almost_a_request() -> impl Strategy<Value = Vec<u8>> {
+        let ascii = || {
+            let byte = prop_oneof![16 => 0x21u8..0x7f, 1 => 0u8..0x21, 1 => Just(0x7fu8)];
+            prop::collection::vec(byte, 0..16)
+        };
+        let version = prop::sample::select(vec!["HTTP/1.1", "HTTP/1.0"]);
+        let query = prop::option::of(ascii());
+        let blank = prop::sample::select(vec![&b"\r\n"[..], b"\n", b""]);
+        let request_line =
+            ("[A-Z]{1,7}", ascii(), query, version).prop_map(|(method, path, query, version)| {
+                let mut line = format!("{method} /").into_bytes();
+                line.extend(path);
+                if let Some(query) = query {
+                    line.push(b'?');
+                    line.extend(query);
+                }
+                line.extend(format!(" {version}\r\n").as_bytes());
+                line
+            });
+        (request_line, header_lines(), blank, head_like())
+            .prop_map(|(line, headers, blank, rest)| [line, headers, blank.to_vec(), rest].concat())
+    }
+
+    fn any_head() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..512),
+            head_like(),
+            almost_a_request(),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_bytes_give_a_request_or_a_clean_error(bytes in any_head(), searched in 0usize..600) {
+            if let Some(end) = find_head_end(&bytes, searched) {
+                prop_assert!(end <= bytes.len());
+            }
+            if let Err(error) = check_partial_head(&bytes) {
+                prop_assert!(matches!(error.status(), Some(400 | 414 | 431)), "{error:?}");
+            }
+            match parse_head(&bytes) {
+                Ok(request) => {
+                    prop_assert!(request.path.starts_with('/'));
+                    prop_assert!(!request.method.is_empty());
+                    prop_assert!(request.method.bytes().all(|b| b.is_ascii_uppercase()));
+                    prop_assert!(request.version == "HTTP/1.0" || request.version == "HTTP/1.1");
+                    // The line goes to the log as it is: no control character may ride along
+                    // (a CR would let a client overwrite the log line on a terminal).
+                    prop_assert!(!request.line.chars().any(|c| c.is_ascii_control()), "{:?}", request.line);
+                }
+                Err(error) => {
+                    prop_assert!(matches!(error.status(), Some(400 | 414)), "{error:?}");
+                }
+            }
+        }
+
+        /// The reader searches again after each read, from where the last search ended:
+        /// wherever the reads split the head, the blank line is found at the same place as in
+        /// the whole. Splits anywhere, and splits inside the blank line itself (where a wrong
+        /// look-back would miss it).
+        #[test]
+        fn the_blank_line_is_found_across_any_split(
+            bytes in any_head(),
+            split in any::<prop::sample::Index>(),
+            back in 1usize..4,
+        ) {
+            let whole = find_head_end(&bytes, 0);
+            let inside_the_ending = whole.map(|end| end.saturating_sub(back));
+            let anywhere = Some(split.index(bytes.len() + 1));
+            for first in [anywhere, inside_the_ending].into_iter().flatten() {
+                if find_head_end(&bytes[..first], 0).is_none() {
+                    prop_assert_eq!(find_head_end(&bytes, first), whole, "split at {}", first);
+                }
+            }
+        }
     }
 }

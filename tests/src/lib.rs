@@ -17,6 +17,9 @@
 //! - [`Server`]: a running stage; stopped (SIGTERM) when dropped.
 //! - [`Reply`]: a response, whichever way it was fetched.
 //! - [`book`]: what keeps the course book in `docs/` true to the code (diffs, transcripts).
+//! - Free functions: raw sockets ([`read_to_close`], [`half_close`], …), processes
+//!   ([`children_of`], [`process_gone`], [`open_fds`]), and [`poll_until`], for waiting on
+//!   something instead of sleeping a fixed time.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -246,9 +249,21 @@ impl Site {
 
     /// Writes a file below the site root, making folders as needed.
     pub fn write(&self, relative: &str, contents: impl AsRef<[u8]>) {
+        std::fs::write(self.new_file(relative), contents).expect("write site file");
+    }
+
+    /// Writes a file of `len` zero bytes below the site root without using `len` bytes of disk
+    /// (a sparse file): for downloads that must outlast a client's patience.
+    pub fn write_large(&self, relative: &str, len: u64) {
+        let file = std::fs::File::create(self.new_file(relative)).expect("create a site file");
+        file.set_len(len).expect("size the large site file");
+    }
+
+    /// The path of a file to be written below the site root, its folders made.
+    fn new_file(&self, relative: &str) -> PathBuf {
         let path = self.root().join(relative);
         std::fs::create_dir_all(path.parent().expect("a file has a folder")).expect("mkdir");
-        std::fs::write(path, contents).expect("write site file");
+        path
     }
 }
 
@@ -425,7 +440,11 @@ impl Server {
 
     /// A plain TCP connection to the server.
     pub fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(("127.0.0.1", self.port)).expect("connect");
+        // With a timeout: a server that stopped accepting must fail the test, not hang it for
+        // the two minutes the kernel spends retrying a connection.
+        let address = std::net::SocketAddr::from(([127, 0, 0, 1], self.port));
+        let stream =
+            TcpStream::connect_timeout(&address, Duration::from_secs(20)).expect("connect");
         stream
             .set_read_timeout(Some(Duration::from_secs(20)))
             .expect("timeout");
@@ -449,21 +468,21 @@ impl Server {
         children_of(self.pid())
     }
 
+    /// Waits until the server has at least `count` children (one per accepted connection),
+    /// at most `limit`. Returns the children it has then.
+    pub fn wait_for_children(&self, count: usize, limit: Duration) -> Vec<u32> {
+        poll_until(limit, || self.children().len() >= count);
+        self.children()
+    }
+
     /// Waits until the server has no child left (all exited and reaped), at most `limit`.
     /// Returns what is left, with each one's state letter (`Z` is a zombie).
     pub fn wait_for_no_children(&self, limit: Duration) -> Vec<(u32, char)> {
-        let deadline = Instant::now() + limit;
-        loop {
-            let left: Vec<_> = self
-                .children()
-                .into_iter()
-                .map(|pid| (pid, process_state(pid).unwrap_or('?')))
-                .collect();
-            if left.is_empty() || Instant::now() > deadline {
-                return left;
-            }
-            thread::sleep(Duration::from_millis(20));
-        }
+        poll_until(limit, || self.children().is_empty());
+        self.children()
+            .into_iter()
+            .map(|pid| (pid, process_state(pid).unwrap_or('?')))
+            .collect()
     }
 
     /// The lines the server printed on stdout after the first.
@@ -515,6 +534,16 @@ pub fn stage_command(stage: &Stage, site: &Site) -> Command {
     stage.command_with_port(site, "0")
 }
 
+/// What a server says on stderr when its port is taken: the port, the reason, and what to do
+/// about it (stop the other server, or pick another port).
+pub fn taken_port_message(port: u16) -> impl predicates::Predicate<str> {
+    use predicates::prelude::*;
+    predicate::str::contains(format!("port {port}"))
+        .and(predicate::str::contains("in use"))
+        .and(predicate::str::contains("stop the other server"))
+        .and(predicate::str::contains("another port"))
+}
+
 /// Reads until the peer closes (or 20 s pass).
 pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     let mut reply = Vec::new();
@@ -551,6 +580,28 @@ pub fn process_state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The name in parentheses may hold spaces; the state follows the last ')'.
     stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// Whether process `pid` has ended: gone, or a zombie that only waits for its exit status
+/// to be collected (by whoever adopted it, when its parent is gone too).
+pub fn process_gone(pid: u32) -> bool {
+    matches!(process_state(pid), None | Some('Z'))
+}
+
+/// Checks `done` every 10 ms until it holds or `limit` has passed; returns its last answer.
+/// Tests poll rather than sleep a fixed time: fast when things are fast, patient when the
+/// machine is busy.
+pub fn poll_until(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if done() {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// Number of open file descriptors of `pid`.

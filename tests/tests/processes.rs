@@ -4,7 +4,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use mini_web_tests::{binary, children_of, Launch, Server, Site, STAGES};
+use mini_web_tests::{
+    binary, children_of, process_gone, taken_port_message, Launch, Server, Site, STAGES,
+};
 use nix::sys::signal::Signal;
 use predicates::prelude::*;
 
@@ -86,18 +88,15 @@ fn eight_clients_times_sixty_requests_leave_no_zombie() {
 fn a_taken_port_is_one_clear_line_and_exit_1() {
     let site = Site::new();
     let holder = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = holder.local_addr().expect("addr").port().to_string();
+    let port = holder.local_addr().expect("addr").port();
     for stage in STAGES {
         let started = Instant::now();
-        Command::from_std(stage.command_with_port(&site, &port))
+        Command::from_std(stage.command_with_port(&site, &port.to_string()))
             .timeout(Duration::from_secs(5))
             .assert()
             .code(1)
             .stdout("")
-            .stderr(
-                predicate::str::contains(format!("port {port}"))
-                    .and(predicate::str::contains("in use")),
-            );
+            .stderr(taken_port_message(port));
         assert!(
             started.elapsed() < Duration::from_secs(1),
             "{}: took {:?}",
@@ -153,11 +152,7 @@ fn sigint_and_sigterm_stop_the_server_and_its_idle_children() {
             let server = Server::start(stage, &site);
             // Idle clients: their children wait on a 10 s read deadline.
             let idle: Vec<_> = (0..5).map(|_| server.connect()).collect();
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while server.children().len() < idle.len() && Instant::now() < deadline {
-                thread::sleep(Duration::from_millis(10));
-            }
-            let children = server.children();
+            let children = server.wait_for_children(idle.len(), Duration::from_secs(5));
             assert_eq!(children.len(), idle.len(), "{}", stage.name);
             let pid = server.pid();
             let started = Instant::now();
@@ -172,8 +167,7 @@ fn sigint_and_sigterm_stop_the_server_and_its_idle_children() {
             assert!(started.elapsed() < Duration::from_secs(3), "{}", stage.name);
             for child in children {
                 assert!(
-                    !std::path::Path::new(&format!("/proc/{child}")).exists()
-                        || mini_web_tests::process_state(child) == Some('Z'),
+                    process_gone(child),
                     "{}: child {child} outlived the server",
                     stage.name
                 );
