@@ -15,6 +15,7 @@
 //!   no request may ever read.
 //! - [`Server`]: a running stage; stopped (SIGTERM) when dropped.
 //! - [`Reply`]: a response, whichever way it was fetched.
+//! - [`browser`]: headless Chromium, for what only a real browser shows.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -27,6 +28,8 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+pub mod browser;
 
 /// How a stage learns where its site is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -218,7 +221,20 @@ impl Server {
 
     /// Starts `stage` on `site` with extra environment variables.
     pub fn start_with(stage: &Stage, site: &Site, env: &[(&str, &str)]) -> Server {
-        let mut command = stage_command(stage, site);
+        Server::start_in(stage, site.dir(), env)
+    }
+
+    /// Starts `stage` on the course's own demo site (the workspace's `html/`), with `PORT=0`
+    /// and extra environment variables.
+    pub fn start_demo(stage: &Stage, env: &[(&str, &str)]) -> Server {
+        match stage.launch {
+            Launch::SiteInCurrentDir => Server::start_in(stage, &workspace_root(), env),
+        }
+    }
+
+    /// Starts `stage` in folder `dir` with `PORT=0` and extra environment variables.
+    fn start_in(stage: &Stage, dir: &Path, env: &[(&str, &str)]) -> Server {
+        let mut command = stage_command_in(stage, dir);
         command.env("PORT", "0");
         for (key, value) in env {
             command.env(key, value);
@@ -404,10 +420,15 @@ impl Drop for Server {
 
 /// The command that starts `stage` on `site` (without `PORT`).
 pub fn stage_command(stage: &Stage, site: &Site) -> Command {
+    stage_command_in(stage, site.dir())
+}
+
+/// The command that starts `stage` on the site kept in folder `dir` (without `PORT`).
+fn stage_command_in(stage: &Stage, dir: &Path) -> Command {
     let mut command = Command::new(binary(stage.name));
     match stage.launch {
         Launch::SiteInCurrentDir => {
-            command.current_dir(site.dir());
+            command.current_dir(dir);
         }
     }
     command.env_remove("HOST");
