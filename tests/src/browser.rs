@@ -26,7 +26,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use headless_chrome::protocol::cdp::types::Event;
-use headless_chrome::protocol::cdp::{Log, Network, Page as CdpPage, Runtime};
+use headless_chrome::protocol::cdp::{Emulation, Log, Network, Page as CdpPage, Runtime};
 use headless_chrome::{Browser, LaunchOptions, Tab};
 
 /// Where Debian's `chromium` package puts the browser; env [`CHROMIUM_ENV`] overrides it.
@@ -78,7 +78,7 @@ impl Chromium {
             if std::env::var(REQUIRE_BROWSER).is_ok_and(|value| value == "1") {
                 panic!("{why}; {REQUIRE_BROWSER}=1 says a browser is required");
             }
-            eprintln!("SKIPPED browser test: {why}");
+            eprintln!("skipping the browser checks: {why}");
             return None;
         }
         let options = LaunchOptions::default_builder()
@@ -119,6 +119,25 @@ impl Chromium {
         tab.call_method(Runtime::Enable(None))
             .expect("Runtime.enable");
         tab.call_method(Log::Enable(None)).expect("Log.enable");
+        // The page gets the whole window: in new headless mode the window keeps room for
+        // browser controls it does not draw, and the page would be 1200x757.
+        tab.call_method(Emulation::SetDeviceMetricsOverride {
+            width: WINDOW.0,
+            height: WINDOW.1,
+            device_scale_factor: 1.0,
+            mobile: false,
+            scale: None,
+            screen_width: None,
+            screen_height: None,
+            position_x: None,
+            position_y: None,
+            dont_set_visible_size: None,
+            screen_orientation: None,
+            viewport: None,
+            display_feature: None,
+            device_posture: None,
+        })
+        .expect("Emulation.setDeviceMetricsOverride");
         Page { tab, record }
     }
 }

@@ -55,6 +55,14 @@ pub const STAGES: &[Stage] = &[Stage {
     launch: Launch::SiteInCurrentDir,
 }];
 
+/// The stages that serve the site in `html/` of the folder they start in (stages 1-3): the
+/// ones [`Server::start_demo`] can start on the course's demo site.
+pub fn demo_stages() -> impl Iterator<Item = &'static Stage> {
+    STAGES
+        .iter()
+        .filter(|stage| stage.launch == Launch::SiteInCurrentDir)
+}
+
 /// The stage called `name`.
 pub fn stage(name: &str) -> &'static Stage {
     STAGES

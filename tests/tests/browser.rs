@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mini_web_tests::browser::Chromium;
-use mini_web_tests::{stage, Launch, Server, Site, Stage, STAGES};
+use mini_web_tests::{demo_stages, stage, Server, Site, STAGES};
 
 /// Every page of the demo site, with text that shows it is the right one.
 const DEMO_PAGES: &[(&str, &str)] = &[
@@ -29,13 +29,6 @@ const HEADING_COLOR: &str = "rgb(178, 34, 34)";
 
 /// A read deadline short enough to watch a browser's idle connections time out.
 const READ_TIMEOUT_MS: u64 = 1500;
-
-/// The stages that serve `html/` from the folder they are started in.
-fn demo_stages() -> impl Iterator<Item = &'static Stage> {
-    STAGES
-        .iter()
-        .filter(|stage| stage.launch == Launch::SiteInCurrentDir)
-}
 
 #[test]
 fn the_home_page_is_styled_scripted_and_illustrated() {
