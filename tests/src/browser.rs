@@ -219,9 +219,10 @@ impl Page {
         }
     }
 
-    /// What went wrong: failed requests, answers of 400 and up, console errors, uncaught
-    /// exceptions, and requests the driver saw only part of (so that an event it could not
-    /// decode is a failure, never a silent pass). Empty for a healthy page.
+    /// What went wrong since the tab opened: failed requests, answers of 400 and up, console
+    /// errors, uncaught exceptions, and requests the driver saw only part of (headless_chrome
+    /// drops an event it cannot decode, so a partial request is reported, never passed over).
+    /// Empty for a healthy page.
     ///
     /// First waits for the network to be quiet for [`QUIET`], because the browser asks for
     /// some things (the favicon) only after the page has loaded.
