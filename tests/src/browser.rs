@@ -47,18 +47,20 @@ const QUIET: Duration = Duration::from_millis(500);
 
 /// Flags for a closed network: no connections of Chromium's own (updates, safe browsing and
 /// the like, which this network refuses), no scrollbars in screenshots. headless_chrome adds
-/// `--headless`, `--no-sandbox`, `--disable-gpu`, `--no-first-run`, `--disable-sync`, a fresh
-/// temporary `--user-data-dir` and (among its defaults) `--disable-background-networking`
-/// too; naming it here keeps it whatever the crate's defaults become.
+/// `--headless`, `--no-sandbox`, `--disable-gpu`, `--no-first-run`, `--disable-sync`, our
+/// `--user-data-dir` and (among its defaults) `--disable-background-networking` too; naming
+/// it here keeps it whatever the crate's defaults become.
 const FLAGS: [&str; 3] = [
     "--disable-background-networking",
     "--disable-component-update",
     "--hide-scrollbars",
 ];
 
-/// A running headless Chromium. Dropping it ends the browser.
+/// A running headless Chromium. Dropping it ends the browser and removes its profile.
 pub struct Chromium {
-    browser: Browser,
+    browser: Option<Browser>,
+    /// The throw-away `--user-data-dir`.
+    profile: tempfile::TempDir,
 }
 
 impl Chromium {
@@ -81,8 +83,13 @@ impl Chromium {
             eprintln!("skipping the browser checks: {why}");
             return None;
         }
+        let profile = tempfile::Builder::new()
+            .prefix("mini-web-chromium-")
+            .tempdir()
+            .expect("a temporary profile folder");
         let options = LaunchOptions::default_builder()
             .path(Some(path.clone()))
+            .user_data_dir(Some(profile.path().to_path_buf()))
             .headless(true)
             // The tests run as root in CI, where Chromium's sandbox cannot start.
             .sandbox(false)
@@ -93,12 +100,20 @@ impl Chromium {
             .expect("valid launch options");
         let browser = Browser::new(options)
             .unwrap_or_else(|error| panic!("{} did not start: {error:#}", path.display()));
-        Some(Chromium { browser })
+        Some(Chromium {
+            browser: Some(browser),
+            profile,
+        })
     }
 
     /// A new tab that records its requests, console and exceptions from now on.
     pub fn page(&self) -> Page {
-        let tab = self.browser.new_tab().expect("open a tab");
+        let tab = self
+            .browser
+            .as_ref()
+            .expect("the browser runs until dropped")
+            .new_tab()
+            .expect("open a tab");
         tab.set_default_timeout(LOAD_LIMIT);
         let record = Arc::new(Mutex::new(Record::default()));
         let sink = Arc::clone(&record);
@@ -139,6 +154,21 @@ impl Chromium {
         })
         .expect("Emulation.setDeviceMetricsOverride");
         Page { tab, record }
+    }
+}
+
+impl Drop for Chromium {
+    fn drop(&mut self) {
+        // Kills the browser. Its helper processes (GPU, network) notice a moment later and
+        // may still write to the profile meanwhile, so one attempt to remove it can fail and
+        // leave the folder behind (headless_chrome's own temporary profile leaks that way).
+        drop(self.browser.take());
+        for _ in 0..100 {
+            if std::fs::remove_dir_all(self.profile.path()).is_ok() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
     }
 }
 

@@ -181,7 +181,7 @@ fn idle_browser_connections_neither_block_nor_linger() {
                  document.head.append(link);
              }",
         );
-        let deadline = Instant::now() + Duration::from_secs(3);
+        let deadline = Instant::now() + Duration::from_secs(5);
         while server.children().is_empty() && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(20));
         }
@@ -227,6 +227,8 @@ fn the_browser_checks_see_what_goes_wrong() {
     let server = Server::start(&STAGES[0], &site);
     let page = chromium.page();
     page.goto(&server.url("/broken.html"));
+    // With no icon named, the browser asks for /favicon.ico, after the page: wait for it.
+    assert_eq!(page.status_of(&server.url("/favicon.ico")), Some(404));
     let problems = page.problems().join("\n");
     for expected in [
         "/missing.png: answered 404",
