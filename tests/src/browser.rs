@@ -159,17 +159,38 @@ impl Chromium {
 
 impl Drop for Chromium {
     fn drop(&mut self) {
-        // Kills the browser. Its helper processes (GPU, network) notice a moment later and
-        // may still write to the profile meanwhile, so one attempt to remove it can fail and
-        // leave the folder behind (headless_chrome's own temporary profile leaks that way).
+        // Killing the browser leaves its helper processes (GPU, network, renderers) running
+        // for a moment, writing to the profile: removed too early, the folder comes back
+        // (headless_chrome's own temporary profile leaks that way). So: note the whole
+        // process tree, end the browser, wait for the tree to be gone, then remove the folder.
+        let tree = self
+            .browser
+            .as_ref()
+            .and_then(Browser::get_process_id)
+            .map(process_tree)
+            .unwrap_or_default();
         drop(self.browser.take());
-        for _ in 0..100 {
-            if std::fs::remove_dir_all(self.profile.path()).is_ok() {
-                return;
-            }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline
+            && tree
+                .iter()
+                .any(|&pid| crate::process_state(pid).is_some_and(|state| state != 'Z'))
+        {
             thread::sleep(Duration::from_millis(20));
         }
+        let _ = std::fs::remove_dir_all(self.profile.path());
     }
+}
+
+/// `pid` and all its descendants.
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut tree = vec![pid];
+    let mut next = 0;
+    while let Some(&parent) = tree.get(next) {
+        tree.extend(crate::children_of(parent));
+        next += 1;
+    }
+    tree
 }
 
 /// One tab and everything it has seen.
