@@ -20,6 +20,7 @@
 //! - Free functions: raw sockets ([`read_to_close`], [`half_close`], …), processes
 //!   ([`children_of`], [`process_gone`], [`open_fds`]), and [`poll_until`], for waiting on
 //!   something instead of sleeping a fixed time.
+//! - [`browser`]: headless Chromium, for what only a real browser shows.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -34,6 +35,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 
 pub mod book;
+pub mod browser;
 
 /// How a stage learns where its site is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -342,6 +344,16 @@ impl Server {
     /// Starts `stage` on `site` on any free port, with extra environment variables.
     pub fn start_with(stage: &Stage, site: &Site, env: &[(&str, &str)]) -> Server {
         let mut command = stage_command(stage, site);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        Server::spawn(stage.name, command)
+    }
+
+    /// Starts `stage` on the course's own demo site (the workspace's `html/`; stage 4 through
+    /// its own `web_server.conf`), on any free port, with extra environment variables.
+    pub fn start_demo(stage: &Stage, env: &[(&str, &str)]) -> Server {
+        let mut command = stage.demo_site_command();
         for (key, value) in env {
             command.env(key, value);
         }

@@ -1,0 +1,60 @@
+//! Screenshots of the demo site, as each stage serves it, for the book.
+//!
+//! ```text
+//! cargo run -p mini_web_tests --bin screenshots
+//! ```
+//!
+//! Starts every stage that serves `html/` on the real site, opens its pages in headless
+//! Chromium (1200x900) and writes `docs/src/images/<stage>.png` (the home page) and
+//! `docs/src/images/<stage>-chinese.png` (the Chinese page). Not run by the tests: run it when
+//! a page or a stage changes, look at the pictures, commit them.
+//!
+//! Needs Chromium and a Chinese font (Debian: `chromium`, `fonts-noto-cjk`); without the font
+//! Chinese shows as empty boxes, so it refuses to run.
+
+use std::process::{Command, ExitCode};
+
+use mini_web_tests::browser::Chromium;
+use mini_web_tests::{workspace_root, Server, STAGES};
+
+/// (file name suffix, page).
+const SHOTS: &[(&str, &str)] = &[("", "/"), ("-chinese", "/%E4%B8%AD%E6%96%87.html")];
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("screenshots: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let fonts = Command::new("fc-list")
+        .args([":lang=zh", "family"])
+        .output()
+        .map_err(|error| format!("cannot run fc-list to look for a Chinese font: {error}"))?;
+    if fonts.stdout.is_empty() {
+        return Err("no Chinese font installed (Debian: fonts-noto-cjk)".into());
+    }
+    let chromium = Chromium::launch().ok_or("screenshots need a browser")?;
+    let folder = workspace_root().join("docs/src/images");
+    std::fs::create_dir_all(&folder)
+        .map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
+    for stage in STAGES {
+        let server = Server::start_demo(stage, &[]);
+        for (suffix, path) in SHOTS {
+            let page = chromium.page();
+            page.goto(&server.url(path));
+            let problems = page.problems();
+            if !problems.is_empty() {
+                return Err(format!("{} {path} has problems: {problems:?}", stage.name));
+            }
+            let file = folder.join(format!("{}{suffix}.png", stage.name));
+            page.screenshot(&file);
+            println!("{}", file.display());
+        }
+    }
+    Ok(())
+}
