@@ -114,26 +114,43 @@ impl Stage {
         }
     }
 
-    /// The command that serves the course's real demo site, `html/` in the workspace: from the
-    /// workspace root for stages 1-3, through the stage's own `web_server.conf` for stage 4
-    /// (started from another folder, to show it needs none).
+    /// The command that serves the course's real demo site, `html/`, started from the workspace
+    /// root as a student starts it: on any free port, and for stage 4 with the arguments of
+    /// [`Stage::demo_site_shell_command`] (its own `web_server.conf`, named by a relative path).
     pub fn demo_site_command(&self) -> Command {
-        match self.launch {
+        let mut command = match self.launch {
             Launch::SiteInCurrentDir => {
                 let mut command = Command::new(binary(self.name));
-                command
-                    .current_dir(workspace_root())
-                    .env("PORT", "0")
-                    .env_remove("HOST");
+                command.env("PORT", "0").env_remove("HOST");
                 command
             }
             Launch::ConfigFile { .. } => {
-                let config = workspace_root().join(self.name).join("web_server.conf");
-                let mut command = self.command_with_config(&config, "0");
-                command.current_dir(std::env::temp_dir());
-                command
+                self.command_with_config(Path::new(&self.demo_config()), "0")
             }
+        };
+        command.current_dir(workspace_root());
+        command
+    }
+
+    /// What a student types in the workspace root to serve the demo site on the stage's own
+    /// port: `cargo run -p v1_static`, or for stage 4
+    /// `cargo run -p v4_configurable -- 12800 mini_frame:application --config
+    /// v4_configurable/web_server.conf`. The README and the book show exactly this.
+    pub fn demo_site_shell_command(&self) -> String {
+        match self.launch {
+            Launch::SiteInCurrentDir => format!("cargo run -p {}", self.name),
+            Launch::ConfigFile { application } => format!(
+                "cargo run -p {} -- {} {application} --config {}",
+                self.name,
+                self.default_port,
+                self.demo_config()
+            ),
         }
+    }
+
+    /// Stage 4's own config file, relative to the workspace root: `<stage>/web_server.conf`.
+    fn demo_config(&self) -> String {
+        format!("{}/web_server.conf", self.name)
     }
 
     /// Stage 4 with a given config file: `<port> <MODULE:CALLABLE> --config <config>`, in the

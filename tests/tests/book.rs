@@ -3,7 +3,8 @@
 //! - Every stage has a chapter, `docs/src/<stage>.md`, that includes its real `main.rs`, its
 //!   *try it* transcript and (from stage 2 on) its diff from the stage before.
 //! - The diffs in `docs/src/diffs/` are made from the sources; the transcripts in
-//!   `docs/src/transcripts/` from a real run of each stage on the real `html/`.
+//!   `docs/src/transcripts/` from a real run of each stage on the real `html/`, started with the
+//!   command the README gives for it, and from real runs of the starts that must fail.
 //! - Every link and `{{#include}}` resolves, every test the book cites exists, and
 //!   `mdbook build docs` prints no warning.
 //!
@@ -15,10 +16,10 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use mini_web_tests::book::{
     book_src, check_generated, check_no_strays, diff_trees, render_exchange, render_lines_with,
@@ -27,11 +28,13 @@ use mini_web_tests::book::{
 use mini_web_tests::{read_to_close, workspace_root, Server, STAGES};
 use regex::Regex;
 
-/// A stage as the book shows it: its chapter is `docs/src/<stage>.md`, and `try_it` is the
-/// session its transcript records.
+/// A stage as the book shows it: its chapter is `docs/src/<stage>.md`, and its transcript
+/// records the session `try_it`, then each of `start_errors`.
 struct Chapter {
     stage: &'static str,
     try_it: &'static [Step],
+    /// Ways to start the stage wrongly (stage 4: its command line and config file).
+    start_errors: &'static [StartError],
 }
 
 /// One command of a *try it* session. Its output becomes the section `name` of the transcript,
@@ -69,6 +72,21 @@ enum Shows {
     ReplyWithPid,
     /// The body's lines that hold this text: the command is `curl -s … | grep …`.
     LinesWith(&'static str),
+}
+
+/// A start that fails before anything is served. Its section of the transcript shows each
+/// file of `files` (`$ cat NAME`), the command as the student types it
+/// (`cargo run -q -p <stage> -- ARGS`: `-q` keeps cargo's own lines out), everything the stage
+/// printed on stderr, and its exit status (`$ echo $?`).
+///
+/// It runs in an empty scratch folder, so the files land there and not in the workspace, and
+/// the stage prints no path that differs between runs. Nothing else may appear in that folder:
+/// a failed start leaves nothing behind (a config holding code must not have run).
+struct StartError {
+    name: &'static str,
+    args: &'static [&'static str],
+    /// `(file name, contents)`, written into the scratch folder before the stage starts.
+    files: &'static [(&'static str, &'static str)],
 }
 
 /// The pid a transcript shows for the process that made a page (see [`Shows::ReplyWithPid`]).
@@ -158,6 +176,7 @@ const CHAPTERS: &[Chapter] = &[
                 shows: Shows::Reply,
             },
         ],
+        start_errors: &[],
     },
     Chapter {
         stage: "v2_suffix_dispatch",
@@ -213,6 +232,7 @@ const CHAPTERS: &[Chapter] = &[
                 shows: Shows::LinesWith("code"),
             },
         ],
+        start_errors: &[],
     },
     Chapter {
         stage: "v3_wsgi",
@@ -278,6 +298,101 @@ const CHAPTERS: &[Chapter] = &[
                 shows: Shows::Reply,
             },
         ],
+        start_errors: &[],
+    },
+    Chapter {
+        stage: "v4_configurable",
+        try_it: &[
+            Step {
+                name: "index",
+                command: "curl -i http://127.0.0.1:12800/index.py",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/index.py",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "center",
+                command: "curl -s http://127.0.0.1:12800/center.py | grep '<p>'",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/center.py",
+                    headers: &[],
+                },
+                shows: Shows::LinesWith("<p>"),
+            },
+            Step {
+                name: "environ",
+                command: "curl -s http://127.0.0.1:12800/environ.py | grep mini_web",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/environ.py",
+                    headers: &[],
+                },
+                shows: Shows::LinesWith("mini_web"),
+            },
+            Step {
+                name: "css",
+                command: "curl -I http://127.0.0.1:12800/css/style.css",
+                sends: Sends::Curl {
+                    method: "HEAD",
+                    path: "/css/style.css",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "nothing",
+                command: "curl -i http://127.0.0.1:12800/nothing.py",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/nothing.py",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
+            },
+        ],
+        start_errors: &[
+            StartError {
+                name: "not_a_port",
+                args: &["http", "mini_frame:application"],
+                files: &[],
+            },
+            StartError {
+                name: "no_colon",
+                args: &["12800", "mini_frame"],
+                files: &[],
+            },
+            StartError {
+                name: "no_module",
+                args: &["12800", "flask:app"],
+                files: &[],
+            },
+            StartError {
+                name: "no_config",
+                args: &["12800", "mini_frame:application"],
+                files: &[],
+            },
+            StartError {
+                name: "evil_config",
+                args: &["12800", "mini_frame:application", "--config", "evil.conf"],
+                files: &[(
+                    "evil.conf",
+                    "{\n    \"static_path\": \"../html\",\n    \"dynamic_path\": \
+                     __import__(\"os\").system(\"touch PWNED\") or \"./dynamic\"\n}\n",
+                )],
+            },
+            StartError {
+                name: "typo_config",
+                args: &["12800", "mini_frame:application", "--config", "typo.conf"],
+                files: &[(
+                    "typo.conf",
+                    "{\n    \"static_pat\": \"../html\",\n    \"dynamic_path\": \"./dynamic\"\n}\n",
+                )],
+            },
+        ],
     },
 ];
 
@@ -304,6 +419,22 @@ fn the_book_has_a_chapter_row_for_every_stage() {
          row with the commands of its *try it*, then run\n    {}\n",
         mini_web_tests::book::REFRESH
     );
+}
+
+#[test]
+fn the_readme_starts_each_stage_as_the_book_does() {
+    let readme = read(&workspace_root().join("README.md"));
+    let mut problems = Vec::new();
+    for stage in STAGES {
+        let command = stage.demo_site_shell_command();
+        if !readme.contains(&format!("`{command}`")) {
+            problems.push(format!(
+                "README.md does not show `{command}`, the command the book starts {} with",
+                stage.name
+            ));
+        }
+    }
+    fail_on(problems);
 }
 
 #[test]
@@ -334,8 +465,9 @@ fn each_stage_chapter_includes_its_code_transcript_and_diff() {
             }
         }
         // Every step of the session is shown somewhere, or it should not be in the session.
-        for step in chapter.try_it {
-            let include = format!("transcripts/{stage}.txt:{}}}}}", step.name);
+        let names = chapter.try_it.iter().map(|step| step.name);
+        for name in names.chain(chapter.start_errors.iter().map(|start| start.name)) {
+            let include = format!("transcripts/{stage}.txt:{name}}}}}");
             if !all_chapters.contains(&include) {
                 problems.push(format!("no chapter includes `{include}`"));
             }
@@ -435,7 +567,11 @@ fn transcript(chapter: &Chapter) -> String {
     section(
         &mut out,
         "start",
-        &format!("$ cargo run -p {}\n{}\n", stage.name, shown(&server.banner)),
+        &format!(
+            "$ {}\n{}\n",
+            stage.demo_site_shell_command(),
+            shown(&server.banner)
+        ),
     );
     for step in chapter.try_it {
         let logged = server.stdout_lines().len();
@@ -450,7 +586,83 @@ fn transcript(chapter: &Chapter) -> String {
         };
         section(&mut out, step.name, &shown(&text));
     }
+    drop(server);
+    for start in chapter.start_errors {
+        section(&mut out, start.name, &failed_start(stage.name, start));
+    }
     out
+}
+
+/// Runs a [`StartError`] and writes down what the student sees (see there).
+fn failed_start(stage: &'static str, start: &StartError) -> String {
+    let scratch = tempfile::tempdir().expect("a scratch folder");
+    let mut out = String::new();
+    for (name, contents) in start.files {
+        std::fs::write(scratch.path().join(name), contents).expect("write a file of the step");
+        out.push_str(&format!("$ cat {name}\n{contents}"));
+    }
+    let mut child = Command::new(mini_web_tests::binary(stage))
+        .args(start.args)
+        .current_dir(scratch.path())
+        .env_remove("PORT")
+        .env_remove("HOST")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the stage");
+    // A start that goes wrong the wrong way would serve for ever: give it a few seconds.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("wait for the stage").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{stage} {:?} did not fail: it is still running", start.args);
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    let run = child.wait_with_output().expect("read the stage's output");
+    assert!(
+        run.stdout.is_empty(),
+        "{stage} {:?} printed on stdout: {:?}",
+        start.args,
+        String::from_utf8_lossy(&run.stdout)
+    );
+    let code = run
+        .status
+        .code()
+        .unwrap_or_else(|| panic!("{stage} {:?} was killed: {}", start.args, run.status));
+    let mut left = std::fs::read_dir(scratch.path())
+        .expect("read the scratch folder")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect::<Vec<_>>();
+    left.sort();
+    let mut written: Vec<String> = start
+        .files
+        .iter()
+        .map(|(name, _)| name.to_string())
+        .collect();
+    written.sort();
+    assert_eq!(left, written, "{stage} {:?} left files behind", start.args);
+
+    let words: Vec<String> = start.args.iter().map(|arg| shell_word(arg)).collect();
+    out.push_str(&format!(
+        "$ cargo run -q -p {stage} -- {}\n{}$ echo $?\n{code}\n",
+        words.join(" "),
+        String::from_utf8_lossy(&run.stderr)
+    ));
+    out
+}
+
+/// `word` as a shell reads it back: as it is when it is plain, in single quotes otherwise.
+fn shell_word(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-.:/=,@%+".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// The pid in the server's log line for the request just answered: the first line after the
