@@ -445,6 +445,6 @@ impl Record {
         self.settled()
             && self
                 .last_network_event
-                .map_or(true, |last| last.elapsed() >= QUIET)
+                .is_none_or(|last| last.elapsed() >= QUIET)
     }
 }
