@@ -7,7 +7,8 @@
 //! - [`Contender`]: one server of the comparison, and [`Contender::start`] for each kind.
 //! - [`Running`]: a started server; stopped (SIGTERM, then SIGKILL) when dropped.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::fs::File;
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -102,12 +103,12 @@ impl Contender {
                     Launch::SiteInCurrentDir => command.current_dir(site.dir()),
                 };
                 command.env("PORT", "0").env_remove("HOST");
-                Running::spawn(self.name(), command, port_from_serving_line)
+                Running::spawn(self.name(), command, site, port_from_serving_line)
             }
             Contender::Ceiling => {
                 let mut command = Command::new(bin_dir.join("fork_ceiling"));
                 command.env("PORT", "0");
-                Running::spawn(self.name(), command, port_from_serving_line)
+                Running::spawn(self.name(), command, site, port_from_serving_line)
             }
             Contender::Python => {
                 let mut command = Command::new("python3");
@@ -121,7 +122,7 @@ impl Contender {
                     "--directory",
                 ]);
                 command.arg(site.root()).arg("0");
-                Running::spawn(self.name(), command, |line| {
+                Running::spawn(self.name(), command, site, |line| {
                     // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
                     let rest = line.split(" port ").nth(1)?;
                     rest.split_whitespace().next()?.parse().ok()
@@ -223,32 +224,50 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `command`, reads its first stdout line for the port, and from then on drains its
-    /// output in threads (a full pipe would block the server).
+    /// Starts `command` with its output going to a log file in the site's folder, and reads the
+    /// port from the first line it prints.
+    ///
+    /// A file, not a pipe: every server logs a line per request (python too; nginx's access log
+    /// is off), and a pipe would wake a reader in this process for each, taking CPU from the
+    /// servers under test on a small machine.
     fn spawn(
         name: &'static str,
         mut command: Command,
+        site: &Site,
         port_of: impl Fn(&str) -> Option<u16>,
     ) -> Result<Running, String> {
+        let log_path = site.dir().join(format!("{}.log", name.replace(' ', "-")));
+        let fail = |e: std::io::Error| format!("{name}: {}: {e}", log_path.display());
+        let log = File::create(&log_path).map_err(fail)?;
         command
             .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command
+            .stdout(log.try_clone().map_err(fail)?)
+            .stderr(log);
+        let child = command
             .spawn()
             .map_err(|e| format!("{name}: cannot start {command:?}: {e}"))?;
-        let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
-        drain(child.stderr.take().expect("stderr is piped"));
-        let mut first = String::new();
-        let _ = stdout.read_line(&mut first);
-        drain(stdout);
-        let running = |port| Running { name, port, child };
-        match port_of(first.trim_end()) {
-            Some(port) => Ok(running(port)),
-            None => {
-                drop(running(0));
-                Err(format!("{name}: no address in its first line {first:?}"))
+        let mut running = Running {
+            name,
+            port: 0,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some((first, _)) = text.split_once('\n') {
+                return match port_of(first.trim_end()) {
+                    Some(port) => {
+                        running.port = port;
+                        Ok(running)
+                    }
+                    None => Err(format!("{name}: no address in its first line {first:?}")),
+                };
             }
+            let exited = matches!(running.child.try_wait(), Ok(Some(_)));
+            if exited || Instant::now() > deadline {
+                return Err(format!("{name} did not say where it listens: {text:?}"));
+            }
+            thread::sleep(Duration::from_millis(10));
         }
     }
 
@@ -274,14 +293,6 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// Reads and discards a pipe until it closes.
-fn drain(mut pipe: impl Read + Send + 'static) {
-    thread::spawn(move || {
-        let mut buf = [0u8; 64 * 1024];
-        while matches!(pipe.read(&mut buf), Ok(n) if n > 0) {}
-    });
 }
 
 /// Whether nginx is installed (Debian: `/usr/sbin/nginx`, often not on a user's PATH).
@@ -352,11 +363,10 @@ http {{
         .arg(prefix.join("error.log"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = command
+        .stderr(Stdio::null());
+    let child = command
         .spawn()
         .map_err(|e| format!("nginx: cannot start: {e}"))?;
-    drain(child.stderr.take().expect("stderr is piped"));
     let running = Running {
         name: "nginx",
         port,
