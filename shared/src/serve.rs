@@ -148,6 +148,7 @@ where
                 drop(stream);
             }
             Ok(ForkResult::Child) => {
+                crate::child_alloc::enter_child();
                 let client = Client::new(stream, peer, read_deadline);
                 child_main(client, listener, &signals, parent, &mut service)
             }
