@@ -46,7 +46,6 @@ struct ForkAllocator {
 
 /// Zero-initialised, so it lives in `.bss`: the parent never touches it and the kernel only
 /// maps a page when a child first writes to it.
-#[repr(align(4096))]
 struct Arena(UnsafeCell<[u8; ARENA_SIZE]>);
 
 // SAFETY: the arena's bytes are only reached through pointers handed out by `take`, each range
