@@ -166,6 +166,17 @@ fn run() -> Result<(), String> {
     let bin_dir = build(&options.profile, &stages)?;
     let site = Site::create().map_err(|e| format!("cannot make the site: {e}"))?;
     let load_before = load_average();
+    let busy = load_before
+        .split(',')
+        .next()
+        .and_then(|one_minute| one_minute.trim().parse::<f64>().ok())
+        .is_some_and(|load| load > 0.5);
+    if busy {
+        eprintln!(
+            "note: the machine is busy (load average {load_before}): the ratios within this \
+             run still compare, but absolute numbers will be low. A quiet machine is better."
+        );
+    }
 
     let mut running = Vec::new();
     for contender in &contenders {
