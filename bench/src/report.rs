@@ -235,7 +235,7 @@ pub fn svg(results: &Results) -> String {
     const PANEL_GAP: f64 = 18.0;
 
     let mut body = String::new();
-    let mut y = 50.0;
+    let mut y = 56.0;
     for (scenario, row) in &results.rates {
         let _ = writeln!(
             body,
@@ -288,6 +288,7 @@ pub fn svg(results: &Results) -> String {
         r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
 <text x="10" y="26" font-size="18" font-weight="bold">Requests per second, one connection per request (higher is better)</text>
+<text x="10" y="44" font-size="12" fill="#555">Each panel has its own scale.</text>
 {body}<text x="10" y="{:.1}" font-size="11" fill="#555">{}</text>
 </svg>
 "##,
