@@ -3,8 +3,9 @@
 //! Why `ab`: without `-k` it opens a new connection for every request, which is exactly what
 //! a fork-per-connection server is about (each request pays for a connection and a process),
 //! and every peer is held to the same rule. It is in Debian's `apache2-utils`, and it prints
-//! latency percentiles (`-e`, to the microsecond). `wrk` is faster but keeps connections open
-//! unless told `Connection: close`, and then counts the closes as socket errors.
+//! latency percentiles (`-e`, to the microsecond). `wrk` is faster, but it is built around
+//! keep-alive connections: one per request takes a `Connection: close` header and trust that
+//! it reconnects the way `ab` does by default.
 //!
 //! Flags used for every run: `-c` concurrent clients, `-t` a time cap and `-n` a request cap
 //! (whichever comes first; `-t` must come before `-n`, or ab resets `-n`), `-r` to go on after a
