@@ -323,7 +323,7 @@ fn time_requests(
                     .expect("rows serve their scenario");
                 let m = load::run_ab(options.load, &server.url(path), scratch)?;
                 eprintln!(
-                    "round {round}/{}: {:<36} {:<20} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  failed {}",
+                    "round {round}/{}: {:<26} {:<20} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  failed {}",
                     options.rounds,
                     scenario.title(),
                     contender.name(),
@@ -434,6 +434,7 @@ fn load_average() -> String {
 fn tool_versions(contenders: &[Contender]) -> Vec<String> {
     let ab = command_line("ab", &["-V"]);
     let ab = ab.strip_prefix("This is ").unwrap_or(&ab);
+    let ab = ab.split(" <$Revision").next().unwrap_or(ab);
     let mut tools = vec![format!("Load generator: {ab}")];
     for contender in contenders {
         match contender {

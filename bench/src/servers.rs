@@ -150,9 +150,9 @@ impl Scenario {
 
     pub fn title(&self) -> &'static str {
         match self {
-            Scenario::SmallPage => "small page (1 KiB file)",
+            Scenario::SmallPage => "1 KiB page",
             Scenario::MediumFile => "1 MiB file",
-            Scenario::DynamicPage => "dynamic page (made by the framework)",
+            Scenario::DynamicPage => "page made by the framework",
         }
     }
 }

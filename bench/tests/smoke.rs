@@ -31,8 +31,8 @@ fn a_quick_run_writes_a_table_and_a_chart() {
     let chart = std::fs::read_to_string(out.join("requests-per-second.svg")).expect("the chart");
     let _ = std::fs::remove_dir_all(&out);
     for row in [
-        "| small page (1 KiB file) | v1_static |",
-        "| small page (1 KiB file) | fork_ceiling |",
+        "| 1 KiB page | v1_static |",
+        "| 1 KiB page | fork_ceiling |",
         "| 1 MiB file | v1_static |",
         "| Request | Stage | ÷ fork_ceiling |", // the ratio table
         "| v1_static | the child forked for the connection |",
