@@ -15,6 +15,8 @@
 //! - [`request`]: parsing the request line with `regex`, percent-decoding, the error statuses.
 //! - [`files`]: resolving a URL path inside a site folder so nothing outside it is ever opened,
 //!   and the content type of a file.
+//! - `child_alloc`: the memory allocator: `malloc` in the server, a fresh arena in each child
+//!   (a forked child pays for every page of the parent's heap it writes to).
 //!
 //! # Platform
 //!
@@ -22,6 +24,7 @@
 //! opened with `openat2(RESOLVE_BENEATH)`. Each is the kernel doing a job that user code gets
 //! subtly wrong (signal races, orphaned children, symlink escapes).
 
+mod child_alloc;
 pub mod client;
 pub mod files;
 pub mod listen;

@@ -26,7 +26,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, getpid, ForkResult, Pid};
 
-use crate::client::Client;
+use crate::client::{self, Client};
 use crate::listen::StartupError;
 use crate::request;
 
@@ -89,6 +89,9 @@ where
     listener.set_nonblocking(true).unwrap_or_else(|error| {
         StartupError(format!("cannot configure the socket: {error}")).exit()
     });
+    client::set_timeouts(listener, settings.read_timeout).unwrap_or_else(|errno| {
+        StartupError(format!("cannot set the socket's timeouts: {errno}")).exit()
+    });
     let address = listener
         .local_addr()
         .unwrap_or_else(|error| StartupError(format!("cannot read the address: {error}")).exit());
@@ -131,6 +134,10 @@ where
             }
         };
 
+        // The request head's deadline counts from here. The parent reads the clock: in a child,
+        // the first look at it costs page faults (see `Client::read_request`).
+        let read_deadline = Instant::now() + settings.read_timeout;
+
         // SAFETY: this process never starts a thread, so the child gets a consistent copy of
         // it (no lock held by a thread that does not exist in the child). The child never
         // returns into this loop: `child_main` ends the process.
@@ -142,7 +149,8 @@ where
                 drop(stream);
             }
             Ok(ForkResult::Child) => {
-                let client = Client::new(stream, peer, settings.read_timeout);
+                crate::child_alloc::enter_child();
+                let client = Client::new(stream, peer, read_deadline);
                 child_main(client, listener, &signals, parent, &mut service)
             }
             Err(errno) => {

@@ -1,0 +1,305 @@
+//! The results as the book shows them: a markdown page of tables and an SVG bar chart.
+//!
+//! The chart is written by hand rather than with a plotting crate: a few rectangles and text
+//! lines are all a bar chart is, and the SVG names a generic font family that the reader's
+//! browser renders, so nothing here needs fonts (or fontconfig) on the machine that runs it.
+
+use std::fmt::Write;
+
+use crate::load::{Load, Measured};
+use crate::memory::Streaming;
+use crate::servers::{Contender, Scenario};
+
+/// Where and how the benchmark ran.
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub kernel: String,
+    pub date: String,
+    pub load_before: String,
+    pub load_after: String,
+    pub tools: Vec<String>,
+    pub notes: Vec<String>,
+}
+
+/// Per kind of request, each server that took part, with its rounds combined.
+pub type Rates = Vec<(Scenario, Vec<(Contender, Measured)>)>;
+
+/// Everything one run of the benchmark measured.
+pub struct Results {
+    pub machine: Machine,
+    pub load: Load,
+    pub rounds: u32,
+    pub build_profile: String,
+    pub rates: Rates,
+    pub memory: Vec<(Contender, Result<Streaming, String>)>,
+}
+
+impl Results {
+    fn rate(&self, scenario: Scenario, name: &str) -> Option<f64> {
+        self.rates
+            .iter()
+            .find(|(s, _)| *s == scenario)?
+            .1
+            .iter()
+            .find(|(c, _)| c.name() == name)
+            .map(|(_, m)| m.requests_per_second)
+    }
+
+    fn contenders(&self) -> Vec<Contender> {
+        let mut all: Vec<Contender> = Vec::new();
+        for (_, row) in &self.rates {
+            for (contender, _) in row {
+                if !all.iter().any(|c| c.name() == contender.name()) {
+                    all.push(*contender);
+                }
+            }
+        }
+        all
+    }
+}
+
+/// The markdown page (`results.md`).
+pub fn markdown(results: &Results) -> String {
+    let mut md = String::new();
+    let m = &results.machine;
+    let _ = writeln!(
+        md,
+        "<!-- Written by `cargo run --release -p bench`; do not edit by hand. -->\n"
+    );
+    let _ = writeln!(md, "### Machine and settings\n");
+    let _ = writeln!(md, "- Date: {}", m.date);
+    let _ = writeln!(
+        md,
+        "- Machine: {} CPUs, {}; Linux {}",
+        m.cpus, m.cpu_model, m.kernel
+    );
+    let _ = writeln!(
+        md,
+        "- Load average (1, 5, 15 min) before: {}; after: {}",
+        m.load_before, m.load_after
+    );
+    let _ = writeln!(
+        md,
+        "- Load: `ab {}` per run, one new connection per request (no `-k`), to 127.0.0.1",
+        results.load.flags()
+    );
+    let _ = writeln!(
+        md,
+        "- {} rounds, servers alternating within each round (A B C … A B C …); \
+         the numbers are the medians of the rounds, failures are summed",
+        results.rounds
+    );
+    let _ = writeln!(
+        md,
+        "- Stages built with the `{}` profile",
+        results.build_profile
+    );
+    for tool in &m.tools {
+        let _ = writeln!(md, "- {tool}");
+    }
+    for note in &m.notes {
+        let _ = writeln!(md, "- Note: {note}");
+    }
+
+    let _ = writeln!(md, "\n### Requests per second\n");
+    let _ = writeln!(
+        md,
+        "| Request | Server | Requests/s | Latency p50 (ms) | Latency p99 (ms) | Failed |"
+    );
+    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
+    for (scenario, row) in &results.rates {
+        for (contender, measured) in row {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+                scenario.title(),
+                contender.name(),
+                measured.requests_per_second,
+                measured.p50_ms,
+                measured.p99_ms,
+                measured.failed
+            );
+        }
+    }
+
+    let peers: Vec<Contender> = results
+        .contenders()
+        .into_iter()
+        .filter(|c| !c.is_stage())
+        .collect();
+    let stages: Vec<Contender> = results
+        .contenders()
+        .into_iter()
+        .filter(Contender::is_stage)
+        .collect();
+    if !peers.is_empty() && !stages.is_empty() {
+        let _ = writeln!(md, "\n### Each stage against each peer, same run\n");
+        let _ = writeln!(
+            md,
+            "A stage's requests per second divided by the peer's: above 1 the stage is faster."
+        );
+        let _ = writeln!(md);
+        let mut header = String::from("| Request | Stage |");
+        let mut rule = String::from("|---|---|");
+        for peer in &peers {
+            let _ = write!(header, " ÷ {} |", peer.name());
+            rule.push_str("---:|");
+        }
+        let _ = writeln!(md, "{header}\n{rule}");
+        for (scenario, row) in &results.rates {
+            for (stage, measured) in row.iter().filter(|(c, _)| c.is_stage()) {
+                let mut line = format!("| {} | {} |", scenario.title(), stage.name());
+                for peer in &peers {
+                    match results.rate(*scenario, peer.name()) {
+                        Some(rate) if rate > 0.0 => {
+                            let _ = write!(line, " {:.2} |", measured.requests_per_second / rate);
+                        }
+                        _ => line.push_str(" – |"),
+                    }
+                }
+                let _ = writeln!(md, "{line}");
+            }
+        }
+    }
+
+    if !results.memory.is_empty() {
+        let _ = writeln!(
+            md,
+            "\n### Memory while streaming the 256 MiB file to a slow client\n"
+        );
+        let _ = writeln!(
+            md,
+            "Peak resident memory (`VmHWM`) of the process serving the download, read while a \
+             client that takes 16 KiB every 10 ms holds the transfer open."
+        );
+        let _ = writeln!(md);
+        let _ = writeln!(
+            md,
+            "| Server | Process measured | Peak RSS | Client had read |"
+        );
+        let _ = writeln!(md, "|---|---|---:|---:|");
+        for (contender, outcome) in &results.memory {
+            let process = match contender {
+                Contender::Python => "the server (threads share it)",
+                Contender::Nginx => "the worker",
+                _ => "the child forked for the connection",
+            };
+            match outcome {
+                Ok(s) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {process} | {:.1} MiB | {:.1} MiB |",
+                        contender.name(),
+                        s.peak_kib as f64 / 1024.0,
+                        s.received as f64 / (1024.0 * 1024.0)
+                    );
+                }
+                Err(error) => {
+                    let _ = writeln!(
+                        md,
+                        "| {} | {process} | failed: {error} | – |",
+                        contender.name()
+                    );
+                }
+            }
+        }
+    }
+    md
+}
+
+/// Colours: the stages in blues, each peer its own colour.
+fn colour(contender: &Contender) -> &'static str {
+    match contender {
+        Contender::Stage(stage) => match stage.package {
+            "v1_static" => "#1f5fa8",
+            "v2_suffix_dispatch" => "#3d85c6",
+            "v3_wsgi" => "#6fa8dc",
+            _ => "#9fc5e8",
+        },
+        Contender::Ceiling => "#7f7f7f",
+        Contender::Python => "#e69138",
+        Contender::Nginx => "#38761d",
+    }
+}
+
+/// A horizontal bar chart of requests per second: one panel per kind of request, each with its
+/// own scale (a 1 MiB file is a different job from a 1 KiB page).
+pub fn svg(results: &Results) -> String {
+    const WIDTH: f64 = 760.0;
+    const LABEL: f64 = 170.0;
+    const BAR_AREA: f64 = 470.0;
+    const BAR: f64 = 18.0;
+    const GAP: f64 = 6.0;
+    const PANEL_TITLE: f64 = 30.0;
+    const PANEL_GAP: f64 = 18.0;
+
+    let mut body = String::new();
+    let mut y = 56.0;
+    for (scenario, row) in &results.rates {
+        let _ = writeln!(
+            body,
+            r#"<text x="10" y="{:.1}" font-size="15" font-weight="bold">{}</text>"#,
+            y + 16.0,
+            xml_escape(scenario.title())
+        );
+        y += PANEL_TITLE;
+        let max = row
+            .iter()
+            .map(|(_, m)| m.requests_per_second)
+            .fold(0.0, f64::max)
+            .max(1.0);
+        for (contender, measured) in row {
+            let width = BAR_AREA * measured.requests_per_second / max;
+            let _ = writeln!(
+                body,
+                r#"<text x="{:.1}" y="{:.1}" font-size="13" text-anchor="end">{}</text>"#,
+                LABEL - 8.0,
+                y + BAR - 5.0,
+                xml_escape(contender.name())
+            );
+            let _ = writeln!(
+                body,
+                r#"<rect x="{LABEL:.1}" y="{y:.1}" width="{width:.1}" height="{BAR:.1}" fill="{}"/>"#,
+                colour(contender)
+            );
+            let _ = writeln!(
+                body,
+                r#"<text x="{:.1}" y="{:.1}" font-size="12">{:.0}</text>"#,
+                LABEL + width + 6.0,
+                y + BAR - 5.0,
+                measured.requests_per_second
+            );
+            y += BAR + GAP;
+        }
+        y += PANEL_GAP;
+    }
+    let height = y + 30.0;
+    let m = &results.machine;
+    let footer = format!(
+        "ab {} · {} rounds, medians · {} CPUs, {} · {}",
+        results.load.flags(),
+        results.rounds,
+        m.cpus,
+        m.cpu_model,
+        m.date
+    );
+    format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="sans-serif">
+<rect width="100%" height="100%" fill="white"/>
+<text x="10" y="26" font-size="18" font-weight="bold">Requests per second, one connection per request (higher is better)</text>
+<text x="10" y="44" font-size="12" fill="#555">Each panel has its own scale.</text>
+{body}<text x="10" y="{:.1}" font-size="11" fill="#555">{}</text>
+</svg>
+"##,
+        height - 12.0,
+        xml_escape(&footer)
+    )
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

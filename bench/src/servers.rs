@@ -1,0 +1,446 @@
+//! The servers under test, started on one generated site, and how to find the process that
+//! serves a connection.
+//!
+//! # Layout
+//!
+//! - [`Site`]: a temporary folder with `html/` holding the benchmark's three files.
+//! - [`Contender`]: one server of the comparison, and [`Contender::start`] for each kind.
+//! - [`Running`]: a started server; stopped (SIGTERM, then SIGKILL) when dropped.
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+/// The small page: a request for it costs the server almost nothing but the connection.
+pub const SMALL_PAGE: &str = "/small.html";
+/// A file big enough that sending it dominates.
+pub const MEDIUM_FILE: &str = "/1mib.bin";
+/// The file a slow client streams while we measure the serving process's memory.
+pub const BIG_FILE: &str = "/256mib.bin";
+const BIG_FILE_LEN: u64 = 256 * 1024 * 1024;
+
+/// How a stage finds its site.
+#[derive(Debug, Clone, Copy)]
+pub enum Launch {
+    /// Stages 1-3: `./html` relative to the folder it starts in; no arguments.
+    SiteInCurrentDir,
+    /// Stage 4: `<PORT> <MODULE:CALLABLE> --config FILE`. The benchmark writes the config into
+    /// the site's folder: `static_path` is the generated `html/`, `dynamic_path` the stage's
+    /// own folder of templates in the workspace.
+    ConfigFile { application: &'static str },
+}
+
+/// A stage of the course as the benchmark needs to know it.
+#[derive(Debug, Clone, Copy)]
+pub struct Stage {
+    /// Package and binary name.
+    pub package: &'static str,
+    pub launch: Launch,
+    /// A page its framework makes on every request, if the stage has a framework.
+    pub dynamic_page: Option<&'static str>,
+}
+
+/// One server of the comparison.
+#[derive(Debug, Clone, Copy)]
+pub enum Contender {
+    Stage(Stage),
+    /// A fork-per-connection server that answers 5 bytes without looking at the request.
+    Ceiling,
+    /// `python3 -m http.server`: the tutorial's language; threaded, not forking.
+    Python,
+    /// nginx with one worker and keep-alive off.
+    Nginx,
+}
+
+impl Contender {
+    /// The name in tables, charts and on the command line.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Contender::Stage(stage) => stage.package,
+            Contender::Ceiling => "fork_ceiling",
+            Contender::Python => "python http.server",
+            Contender::Nginx => "nginx",
+        }
+    }
+
+    /// The short name `--servers` takes.
+    pub fn key(&self) -> &'static str {
+        match self {
+            Contender::Stage(stage) => stage.package,
+            Contender::Ceiling => "ceiling",
+            Contender::Python => "python",
+            Contender::Nginx => "nginx",
+        }
+    }
+
+    pub fn is_stage(&self) -> bool {
+        matches!(self, Contender::Stage(_))
+    }
+
+    /// The path to request in a scenario, or `None` if this server has nothing to serve there
+    /// (the ceiling serves no files; python and nginx make no pages).
+    pub fn path_for(&self, scenario: Scenario) -> Option<&'static str> {
+        match (scenario, self) {
+            (Scenario::SmallPage, _) => Some(SMALL_PAGE),
+            (Scenario::MediumFile, Contender::Ceiling) => None,
+            (Scenario::MediumFile, _) => Some(MEDIUM_FILE),
+            (Scenario::DynamicPage, Contender::Stage(stage)) => stage.dynamic_page,
+            // Its 5 bytes are the ceiling for a made page too: it answers any path.
+            (Scenario::DynamicPage, Contender::Ceiling) => Some("/index.py"),
+            (Scenario::DynamicPage, _) => None,
+        }
+    }
+
+    /// Starts the server on `site`. `bin_dir` holds the built stages and the ceiling.
+    pub fn start(&self, site: &Site, bin_dir: &Path) -> Result<Running, String> {
+        match self {
+            Contender::Stage(stage) => {
+                let mut command = Command::new(bin_dir.join(stage.package));
+                match stage.launch {
+                    Launch::SiteInCurrentDir => {
+                        command.current_dir(site.dir()).env("PORT", "0");
+                    }
+                    Launch::ConfigFile { application } => {
+                        let config = site.dir().join("web_server.conf");
+                        let dynamic = Path::new(env!("CARGO_MANIFEST_DIR"))
+                            .join("..")
+                            .join(stage.package)
+                            .join("dynamic");
+                        // JSON strings: the paths are written with Rust's escapes, which JSON
+                        // reads the same for any path without control characters.
+                        let text = format!(
+                            "{{\"static_path\": {:?}, \"dynamic_path\": {:?}}}",
+                            site.root().display().to_string(),
+                            dynamic.display().to_string()
+                        );
+                        fs::write(&config, text)
+                            .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+                        command
+                            .arg("0")
+                            .arg(application)
+                            .arg("--config")
+                            .arg(&config);
+                    }
+                }
+                command.env_remove("HOST");
+                Running::spawn(self.name(), command, site, port_from_serving_line)
+            }
+            Contender::Ceiling => {
+                let mut command = Command::new(bin_dir.join("fork_ceiling"));
+                command.env("PORT", "0");
+                Running::spawn(self.name(), command, site, port_from_serving_line)
+            }
+            Contender::Python => {
+                let mut command = Command::new("python3");
+                // -u: unbuffered, or the "Serving HTTP on" line stays in a pipe buffer.
+                command.args([
+                    "-u",
+                    "-m",
+                    "http.server",
+                    "--bind",
+                    "127.0.0.1",
+                    "--directory",
+                ]);
+                command.arg(site.root()).arg("0");
+                Running::spawn(self.name(), command, site, |line| {
+                    // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+                    let rest = line.split(" port ").nth(1)?;
+                    rest.split_whitespace().next()?.parse().ok()
+                })
+            }
+            Contender::Nginx => start_nginx(site),
+        }
+    }
+}
+
+/// The kinds of request the benchmark times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    SmallPage,
+    MediumFile,
+    DynamicPage,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 3] = [
+        Scenario::SmallPage,
+        Scenario::MediumFile,
+        Scenario::DynamicPage,
+    ];
+
+    pub fn title(&self) -> &'static str {
+        match self {
+            Scenario::SmallPage => "1 KiB page",
+            Scenario::MediumFile => "1 MiB file",
+            Scenario::DynamicPage => "page made by the framework",
+        }
+    }
+}
+
+/// `Serving on http://127.0.0.1:PORT/` → PORT.
+fn port_from_serving_line(line: &str) -> Option<u16> {
+    let address = line.strip_prefix("Serving on http://")?.strip_suffix('/')?;
+    address.rsplit(':').next()?.parse().ok()
+}
+
+/// A temporary folder: `html/` with the files every server is asked for. Removed on drop.
+pub struct Site {
+    dir: PathBuf,
+}
+
+impl Site {
+    pub fn create() -> std::io::Result<Site> {
+        let dir = std::env::temp_dir().join(format!("mini-web-bench-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("html"))?;
+        let site = Site { dir };
+        std::fs::write(site.root().join("small.html"), small_page())?;
+        let medium: Vec<u8> = (0..1024 * 1024u32)
+            .map(|i| (i * 7 + i / 251) as u8)
+            .collect();
+        std::fs::write(site.root().join("1mib.bin"), medium)?;
+        // Sparse: made at once, takes no disk, and reads as 256 MiB of zeros.
+        let big = std::fs::File::create(site.root().join("256mib.bin"))?;
+        big.set_len(BIG_FILE_LEN)?;
+        Ok(site)
+    }
+
+    /// The folder servers start in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// `<dir>/html`, the site root.
+    pub fn root(&self) -> PathBuf {
+        self.dir.join("html")
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An HTML page of exactly 1024 bytes.
+fn small_page() -> Vec<u8> {
+    let head = "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>Small page</title></head>\n<body>\n<h1>A small page</h1>\n<p>";
+    let tail = "</p>\n</body>\n</html>\n";
+    let filler = "The benchmark asks for this page to time a connection, not a transfer. ";
+    let mut page = head.to_string();
+    while page.len() + tail.len() < 1024 {
+        let room = 1024 - tail.len() - page.len();
+        page.push_str(&filler[..room.min(filler.len())]);
+    }
+    page.push_str(tail);
+    page.into_bytes()
+}
+
+/// A started server.
+pub struct Running {
+    pub name: &'static str,
+    pub port: u16,
+    child: Child,
+}
+
+impl Running {
+    /// Starts `command` with its output going to a log file in the site's folder, and reads the
+    /// port from the first line it prints.
+    ///
+    /// A file, not a pipe: every server logs a line per request (python too; nginx's access log
+    /// is off), and a pipe would wake a reader in this process for each, taking CPU from the
+    /// servers under test on a small machine.
+    fn spawn(
+        name: &'static str,
+        mut command: Command,
+        site: &Site,
+        port_of: impl Fn(&str) -> Option<u16>,
+    ) -> Result<Running, String> {
+        let log_path = site.dir().join(format!("{}.log", name.replace(' ', "-")));
+        let fail = |e: std::io::Error| format!("{name}: {}: {e}", log_path.display());
+        let log = File::create(&log_path).map_err(fail)?;
+        command
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().map_err(fail)?)
+            .stderr(log);
+        let child = command
+            .spawn()
+            .map_err(|e| format!("{name}: cannot start {command:?}: {e}"))?;
+        let mut running = Running {
+            name,
+            port: 0,
+            child,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+            if let Some((first, _)) = text.split_once('\n') {
+                return match port_of(first.trim_end()) {
+                    Some(port) => {
+                        running.port = port;
+                        Ok(running)
+                    }
+                    None => Err(format!("{name}: no address in its first line {first:?}")),
+                };
+            }
+            let exited = matches!(running.child.try_wait(), Ok(Some(_)));
+            if exited || Instant::now() > deadline {
+                return Err(format!("{name} did not say where it listens: {text:?}"));
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = kill(Pid::from_raw(self.child.id() as i32), Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Whether nginx is installed (Debian: `/usr/sbin/nginx`, often not on a user's PATH).
+pub fn nginx_binary() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([PathBuf::from("/usr/sbin"), PathBuf::from("/usr/local/sbin")])
+        .map(|dir| dir.join("nginx"))
+        .find(|path| path.is_file())
+}
+
+/// nginx configured like our stages behave: one worker process, a new connection per request
+/// (`keepalive_timeout 0`), no access log, `sendfile` for files. Everything it writes stays in
+/// the site's folder; it runs in the foreground as the current user.
+fn start_nginx(site: &Site) -> Result<Running, String> {
+    let binary = nginx_binary().ok_or("nginx is not installed")?;
+    let prefix = site.dir().join("nginx");
+    std::fs::create_dir_all(&prefix).map_err(|e| format!("nginx: {e}"))?;
+    // nginx cannot report a port it picked: take a free one from the kernel and hand it over.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|e| format!("nginx: no free port: {e}"))?
+        .port();
+    let p = prefix.display();
+    // As root, nginx would switch its worker to `nobody`, who may not read the site.
+    let user = if nix::unistd::geteuid().is_root() {
+        "user root;"
+    } else {
+        ""
+    };
+    let conf = format!(
+        "{user}
+daemon off;
+worker_processes 1;
+pid {p}/nginx.pid;
+error_log {p}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    keepalive_timeout 0;
+    sendfile on;
+    types {{ text/html html; application/octet-stream bin; }}
+    client_body_temp_path {p}/client_body;
+    proxy_temp_path {p}/proxy;
+    fastcgi_temp_path {p}/fastcgi;
+    uwsgi_temp_path {p}/uwsgi;
+    scgi_temp_path {p}/scgi;
+    server {{
+        listen 127.0.0.1:{port};
+        root {root};
+    }}
+}}
+",
+        root = site.root().display()
+    );
+    let conf_path = prefix.join("nginx.conf");
+    std::fs::write(&conf_path, conf).map_err(|e| format!("nginx: {e}"))?;
+    let mut command = Command::new(binary);
+    command
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(&conf_path)
+        .arg("-e")
+        .arg(prefix.join("error.log"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = command
+        .spawn()
+        .map_err(|e| format!("nginx: cannot start: {e}"))?;
+    let running = Running {
+        name: "nginx",
+        port,
+        child,
+    };
+    // Ready when its worker exists and the port answers.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() && !children_of(running.pid()).is_empty()
+        {
+            return Ok(running);
+        }
+        thread::sleep(Duration::from_millis(20));
+    }
+    let log = std::fs::read_to_string(prefix.join("error.log")).unwrap_or_default();
+    Err(format!("nginx did not start: {}", log.trim()))
+}
+
+/// The children of process `pid`.
+pub fn children_of(pid: u32) -> Vec<u32> {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+        .unwrap_or_default()
+        .split_whitespace()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// Whether the server answers a plain GET for `path` with 200: checked once before timing, so
+/// a table never shows the speed of 404 pages.
+pub fn check_ok(server: &Running, path: &str) -> Result<(), String> {
+    let fail = |what: String| format!("{}: GET {path}: {what}", server.name);
+    let mut stream =
+        TcpStream::connect(("127.0.0.1", server.port)).map_err(|e| fail(e.to_string()))?;
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    write!(
+        stream,
+        "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
+    .map_err(|e| fail(e.to_string()))?;
+    let mut head = [0u8; 12];
+    stream
+        .read_exact(&mut head)
+        .map_err(|e| fail(e.to_string()))?;
+    let status = String::from_utf8_lossy(&head);
+    if status.ends_with(" 200") {
+        Ok(())
+    } else {
+        Err(fail(format!("answered {status:?}, not 200")))
+    }
+}
