@@ -4,10 +4,11 @@
 //! cargo run -p mini_web_tests --bin screenshots
 //! ```
 //!
-//! Starts every stage that serves `html/` on the real site, opens its pages in headless
-//! Chromium (1200x900) and writes `docs/src/images/<stage>.png` (the home page) and
-//! `docs/src/images/<stage>-chinese.png` (the Chinese page). Not run by the tests: run it when
-//! a page or a stage changes, look at the pictures, commit them.
+//! Starts every stage on the real site, opens the pages that show its lesson in headless
+//! Chromium (1200x900) and writes `docs/src/images/<stage><suffix>.png` ([`SHOTS`]): the home
+//! page for stage 1, pages made by the framework for the others. The stage chapters show them.
+//! Not run by the tests: run it when a page or a stage changes, look at the pictures, commit
+//! them.
 //!
 //! Needs Chromium and a Chinese font (Debian: `chromium`, `fonts-noto-cjk`); without the font
 //! Chinese shows as empty boxes, so it refuses to run.
@@ -17,8 +18,15 @@ use std::process::{Command, ExitCode};
 use mini_web_tests::browser::Chromium;
 use mini_web_tests::{workspace_root, Server, STAGES};
 
-/// (file name suffix, page).
-const SHOTS: &[(&str, &str)] = &[("", "/"), ("-chinese", "/%E4%B8%AD%E6%96%87.html")];
+/// (stage, file name suffix, page).
+const SHOTS: &[(&str, &str, &str)] = &[
+    ("v1_static", "", "/"),
+    ("v1_static", "-chinese", "/%E4%B8%AD%E6%96%87.html"),
+    ("v2_suffix_dispatch", "", "/login.py"),
+    ("v3_wsgi", "", "/index.py"),
+    ("v4_configurable", "", "/index.py"),
+    ("v4_configurable", "-center", "/center.py"),
+];
 
 fn main() -> ExitCode {
     match run() {
@@ -44,7 +52,8 @@ fn run() -> Result<(), String> {
         .map_err(|error| format!("cannot create {}: {error}", folder.display()))?;
     for stage in STAGES {
         let server = Server::start_demo(stage, &[]);
-        for (suffix, path) in SHOTS {
+        let shots = SHOTS.iter().filter(|(name, _, _)| *name == stage.name);
+        for (_, suffix, path) in shots {
             let page = chromium.page();
             page.goto(&server.url(path));
             let problems = page.problems();
