@@ -142,14 +142,18 @@ mod tests {
     #[test]
     fn the_arena_hands_out_aligned_disjoint_ranges_until_it_is_full() {
         let allocator = &CHILD;
-        let small = Layout::from_size_align(3, 1).unwrap();
-        let aligned = Layout::from_size_align(64, 64).unwrap();
+        #[repr(align(64))]
+        struct CacheLine {
+            _bytes: [u8; 64],
+        }
+        let small = Layout::new::<[u8; 3]>();
+        let aligned = Layout::new::<CacheLine>();
         let a = allocator.take(small);
         let b = allocator.take(aligned);
         assert!(allocator.owns(a) && allocator.owns(b));
         assert_eq!(b as usize % 64, 0);
         assert!(b as usize >= a as usize + 3);
-        let too_big = Layout::from_size_align(ARENA_SIZE, 1).unwrap();
+        let too_big = Layout::new::<[u8; ARENA_SIZE]>();
         assert!(allocator.take(too_big).is_null());
     }
 }
