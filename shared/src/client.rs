@@ -144,7 +144,7 @@ impl Client {
         }
         match error.status() {
             Some(code) => {
-                eprintln!("{}: {code} {}: {error}", self.peer, reason(code));
+                crate::log!("{}: {code} {}: {error}", self.peer, reason(code));
                 self.send_error(code, &error.to_string())
             }
             None => Ok(()),

@@ -15,7 +15,7 @@ pub struct StartupError(pub String);
 impl StartupError {
     /// Prints `error: <reason>` on stderr and ends the process with status 1.
     pub fn exit(&self) -> ! {
-        eprintln!("error: {}", self.0);
+        crate::log!("error: {}", self.0);
         std::process::exit(1)
     }
 }

@@ -116,7 +116,7 @@ where
         };
         if signal_ready && signals.shutdown_requested() {
             children.stop_all();
-            eprintln!("Stopped.");
+            crate::log!("Stopped.");
             std::process::exit(0);
         }
         if !client_ready {
@@ -128,7 +128,7 @@ where
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 // Out of file descriptors, say. Pause so we do not spin, then go on.
-                eprintln!("accept failed: {e}");
+                crate::log!("accept failed: {e}");
                 std::thread::sleep(Duration::from_millis(50));
                 continue;
             }
@@ -155,7 +155,7 @@ where
             }
             Err(errno) => {
                 // The client sees its connection closed; the server goes on.
-                eprintln!("{peer}: fork failed ({errno}); connection dropped");
+                crate::log!("{peer}: fork failed ({errno}); connection dropped");
                 drop(stream);
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -206,7 +206,7 @@ where
         Ok(Ok(())) => 0,
         Ok(Err(error)) => {
             // A hang-up or reset ends this child only; one line says so.
-            eprintln!("{peer}: connection ended early: {error}");
+            crate::log!("{peer}: connection ended early: {error}");
             1
         }
         Err(_) => {

@@ -418,3 +418,36 @@ fn sigkill_of_the_server_still_takes_its_children_down() {
         );
     }
 }
+
+#[test]
+fn children_logging_at_the_same_moment_never_mix_their_lines() {
+    // Forty silent clients time out together, so forty children write their 408 line at
+    // about the same instant. Each line must arrive whole: `eprintln!` writes a line in pieces,
+    // and the pieces of two children interleave.
+    let site = Site::new();
+    let line = regex::Regex::new(
+        r"^127\.0\.0\.1:\d+: 408 Request Timeout: the request did not arrive in time$",
+    )
+    .expect("pattern");
+    for stage in STAGES {
+        let server = Server::start_with(stage, &site, &[("MINI_WEB_READ_TIMEOUT_MS", "500")]);
+        let silent: Vec<TcpStream> = (0..40).map(|_| server.connect()).collect();
+        let all_logged = poll_until(Duration::from_secs(10), || {
+            server.stderr_lines().len() >= silent.len()
+        });
+        let lines = server.stderr_lines();
+        assert!(
+            all_logged,
+            "{}: {} lines: {lines:?}",
+            stage.name,
+            lines.len()
+        );
+        for logged in &lines {
+            assert!(
+                line.is_match(logged),
+                "{}: a mixed line: {logged:?}",
+                stage.name
+            );
+        }
+    }
+}

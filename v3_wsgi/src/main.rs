@@ -139,7 +139,7 @@ impl WsgiServer {
         let (started, body) = match checked {
             Ok(answer) => answer,
             Err(broken) => {
-                eprintln!("{}: 500: {broken}", client.peer());
+                shared::log!("{}: 500: {broken}", client.peer());
                 return client.send_error(500, broken);
             }
         };

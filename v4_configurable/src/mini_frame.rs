@@ -95,14 +95,14 @@ fn from_template(made: Result<String, String>) -> (&'static str, String) {
 /// page should not show strangers where the server keeps its files.
 fn read_template(environ: &Environ, name: &str) -> Result<String, String> {
     let Some(folder) = environ.get(DYNAMIC_PATH) else {
-        eprintln!("mini_frame: the environ has no {DYNAMIC_PATH}: no way to find {name}");
+        shared::log!("mini_frame: the environ has no {DYNAMIC_PATH}: no way to find {name}");
         return Err(format!(
             "<p>服务器没有告诉框架模板在哪里（{DYNAMIC_PATH}）。</p>"
         ));
     };
     let path = Path::new(folder).join("templates").join(name);
     fs::read_to_string(&path).map_err(|error| {
-        eprintln!(
+        shared::log!(
             "mini_frame: cannot read the template {}: {error}",
             path.display()
         );
