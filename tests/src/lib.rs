@@ -360,7 +360,7 @@ impl Server {
 
     /// Starts `stage` on `site` on any free port, with extra environment variables.
     pub fn start_with(stage: &Stage, site: &Site, env: &[(&str, &str)]) -> Server {
-        let mut command = stage_command(stage, site);
+        let mut command = stage.command_with_port(site, "0");
         for (key, value) in env {
             command.env(key, value);
         }
@@ -556,11 +556,6 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
-}
-
-/// The command that starts `stage` on `site` on any free port.
-pub fn stage_command(stage: &Stage, site: &Site) -> Command {
-    stage.command_with_port(site, "0")
 }
 
 /// What a server says on stderr when its port is taken: the port, the reason, and what to do
