@@ -17,6 +17,7 @@
 //!   and the content type of a file.
 //! - `child_alloc`: the memory allocator: `malloc` in the server, a fresh arena in each child
 //!   (a forked child pays for every page of the parent's heap it writes to).
+//! - [`log!`]: one line on stderr in one `write`, so children logging at once never mix lines.
 //!
 //! # Platform
 //!
