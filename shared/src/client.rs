@@ -317,7 +317,7 @@ impl Client {
 }
 
 /// Gives `listener` the timeouts each of its connections starts with: `read_timeout` for the
-/// request head (see [`Client::read_request`]), and [`WRITE_TIMEOUT`] for each send.
+/// request head (see [`Client::read_request`]), and `WRITE_TIMEOUT` for each send.
 ///
 /// Why on the listener: Linux copies a listening socket's options into every socket it accepts,
 /// so two `setsockopt` calls here, once, spare every child the same two calls.

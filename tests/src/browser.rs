@@ -275,7 +275,7 @@ impl Page {
     /// drops an event it cannot decode, so a partial request is reported, never passed over).
     /// Empty for a healthy page.
     ///
-    /// First waits for the network to be quiet for [`QUIET`], because the browser asks for
+    /// First waits for the network to be quiet for `QUIET`, because the browser asks for
     /// some things (the favicon) only after the page has loaded.
     pub fn problems(&self) -> Vec<String> {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -440,7 +440,7 @@ impl Record {
             .all(|request| request.finished || request.failed.is_some())
     }
 
-    /// Settled, and for [`QUIET`] already.
+    /// Settled, and for `QUIET` already.
     fn quiet(&self) -> bool {
         self.settled()
             && self
