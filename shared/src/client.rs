@@ -1,11 +1,12 @@
 //! One accepted connection, from its request to its last byte: the tutorial's `new_socket`.
 //!
-//! The tutorial reads with one `recv(1024)` (half a request, if the client's packets split it),
-//! sends no `Content-Length` (the browser must wait for the close to know the page is whole) and
-//! no `Content-Type` (the browser guesses). A [`Client`] reads the whole head within limits and
-//! a deadline, and every response it writes carries both headers.
+//! The tutorial reads with one `recv(1024)`: half a request, if the client's packets split it.
+//! A [`Client`] reads the whole head within limits and a deadline, hands the stage its request
+//! line and headers, and sends what the stage wrote: the status line and headers, then the
+//! body, in as few system calls as it can (`writev`, `sendfile`). It also makes the error
+//! pages, and closes the connection so the client reads every byte of an early answer.
 
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
@@ -15,11 +16,11 @@ use nix::sys::socket::{setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 
 use crate::files::StaticFile;
-use crate::request::{self, HttpError, Request};
+use crate::request::{self, Head, HttpError};
 use crate::SERVER;
 
-/// A body up to this size goes out in the same `write` as the headers: one system call and,
-/// on the wire, usually one packet.
+/// A file up to this size is read into memory and sent with its head in one system call;
+/// a larger one goes from the file to the socket with `sendfile`.
 const SMALL_BODY: usize = 64 * 1024;
 
 /// How long a send may block on a client that stopped reading before we give up on it.
@@ -75,8 +76,9 @@ impl Client {
         self.responded
     }
 
-    // ANCHOR: read_request
-    /// Reads until the blank line that ends the head, across as many packets as it takes.
+    // ANCHOR: read_head
+    /// Reads until the blank line that ends the head, across as many packets as it takes, and
+    /// splits it into the request line and the headers. The stage splits the request line.
     ///
     /// The deadline covers the whole head, not each read: a client that sends one byte a second
     /// would reset a per-read timeout forever.
@@ -86,11 +88,11 @@ impl Client {
     /// that comes in pieces makes us read the clock and set the time left before each further
     /// read. Most come whole, and a child that never reads the clock saves the system call and
     /// the page faults of mapping the clock's code and data (2 per request, measured).
-    pub fn read_request(&mut self) -> Result<Request, HttpError> {
-        let mut head = Vec::with_capacity(1024);
+    pub fn read_head(&mut self) -> Result<Head, HttpError> {
+        let mut bytes = Vec::with_capacity(1024);
         let mut chunk = [0u8; 4096];
         loop {
-            if !head.is_empty() {
+            if !bytes.is_empty() {
                 let left = self.read_deadline.saturating_duration_since(Instant::now());
                 if left.is_zero() {
                     return Err(HttpError::Timeout);
@@ -100,7 +102,7 @@ impl Client {
                     .map_err(HttpError::Io)?;
             }
             let n = match self.stream.read(&mut chunk) {
-                Ok(0) if head.is_empty() => return Err(HttpError::Closed),
+                Ok(0) if bytes.is_empty() => return Err(HttpError::Closed),
                 Ok(0) => {
                     return Err(HttpError::Malformed(
                         "the request ended before its blank line",
@@ -120,24 +122,25 @@ impl Client {
             };
             // Search what is new (find_head_end backs up over a blank line split between
             // two reads).
-            let searched = head.len();
-            head.extend_from_slice(&chunk[..n]);
-            if let Some(end) = request::find_head_end(&head, searched) {
-                let request = request::parse_head(&head[..end])?;
-                self.head_only = request.method == "HEAD";
-                self.read_all = end == head.len() && !announces_body(&request);
-                return Ok(request);
+            let searched = bytes.len();
+            bytes.extend_from_slice(&chunk[..n]);
+            if let Some(end) = request::find_head_end(&bytes, searched) {
+                let head = request::parse_head(&bytes[..end])?;
+                self.head_only = head.line.starts_with("HEAD ");
+                self.read_all = end == bytes.len() && !head.announces_body();
+                return Ok(head);
             }
-            request::check_partial_head(&head)?;
+            request::check_partial_head(&bytes)?;
         }
     }
-    // ANCHOR_END: read_request
+    // ANCHOR_END: read_head
 
     /// Answers a request that could not be read with its status (400, 408, 414 or 431), and
     /// logs one line on stderr. If the client is gone there is nobody to answer: a client that
     /// closed before sending a byte is no news (browsers open spare connections), but one whose
     /// connection failed (a reset in the middle of its request) is returned as the error, so
-    /// the fork loop logs it in the same one line as a hang-up during the response.
+    /// [`end_child`](crate::end_child) logs it in the same one line as a hang-up during the
+    /// response.
     pub fn reject(&mut self, error: HttpError) -> io::Result<()> {
         if let HttpError::Io(failure) = error {
             return Err(failure);
@@ -151,52 +154,34 @@ impl Client {
         }
     }
 
-    /// Writes a whole response: status line (`"200 OK"`), the given headers, then
-    /// `Content-Length` and `Connection: close`, which the server always sets itself (any the
-    /// caller passes are dropped), then the body unless the request was `HEAD`.
-    pub fn send_response<N: AsRef<str>, V: AsRef<str>>(
-        &mut self,
-        status: &str,
-        headers: &[(N, V)],
-        body: &[u8],
-    ) -> io::Result<()> {
-        let mut out = self.head(status, headers, body.len() as u64)?;
-        if self.head_only {
-            return self.stream.write_all(&out);
-        }
-        if body.len() <= SMALL_BODY {
-            out.extend_from_slice(body);
-            self.stream.write_all(&out)
-        } else {
-            self.stream.write_all(&out)?;
-            self.stream.write_all(body)
-        }
+    /// Sends a response: `head` (the status line and headers, up to and including the blank
+    /// line), then `body`, unless the request was `HEAD`. Both go out in one system call
+    /// (`writev`), so a small page is usually one packet on the wire.
+    pub fn send(&mut self, head: &str, body: &[u8]) -> io::Result<()> {
+        self.start_response()?;
+        let body = if self.head_only { &[][..] } else { body };
+        write_all_vectored(&mut self.stream, head.as_bytes(), body)
     }
 
     // ANCHOR: send_file
-    /// Sends a file. A small one is read into the buffer that holds the headers and goes out
-    /// in one `write`, like a small page from [`Client::send_response`]. A larger one follows
-    /// its headers straight from the file to the socket with `sendfile`: it is never read into
-    /// our memory, whatever its size.
+    /// Sends `head`, then the file, unless the request was `HEAD`. A small file is read into
+    /// memory and goes out with its head in one system call, as [`Client::send`] does. A
+    /// larger one follows its head straight from the file to the socket with `sendfile`: it is
+    /// never read into our memory, whatever its size.
     ///
     /// Why not `io::copy`: the standard library no longer uses `sendfile` from a file to a
     /// socket (a change to the file could show in bytes already queued on the socket), so it
     /// copied through an 8 KiB buffer, two system calls per 8 KiB. A static file server
     /// accepts that risk, as nginx's `sendfile on` does.
-    pub fn send_file(&mut self, file: StaticFile) -> io::Result<()> {
-        let headers = [("Server", SERVER), ("Content-Type", &file.content_type)];
-        let mut out = self.head("200 OK", &headers, file.len)?;
-        if self.head_only {
-            return self.stream.write_all(&out);
-        }
-        if file.len <= SMALL_BODY as u64 {
-            let start = out.len();
-            out.resize(start + file.len as usize, 0);
+    pub fn send_file(&mut self, head: &str, file: StaticFile) -> io::Result<()> {
+        if self.head_only || file.len <= SMALL_BODY as u64 {
+            let mut body = vec![0; if self.head_only { 0 } else { file.len as usize }];
             // Exactly the Content-Length we promised: a file that shrank since is an error.
-            (&file.file).read_exact(&mut out[start..])?;
-            return self.stream.write_all(&out);
+            (&file.file).read_exact(&mut body)?;
+            return self.send(head, &body);
         }
-        self.stream.write_all(&out)?;
+        self.start_response()?;
+        self.stream.write_all(head.as_bytes())?;
         // From offset 0, and never more than the Content-Length we promised, even if the file
         // grew. A timeout on a client that stopped reading comes back as an error (EAGAIN).
         let mut offset = 0;
@@ -215,6 +200,7 @@ impl Client {
     }
     // ANCHOR_END: send_file
 
+    // ANCHOR: send_error
     /// Sends a small HTML page for an error status; `detail` says what went wrong in words.
     /// The one place every error page is made (as `clienterror` in CS:APP's Tiny server).
     pub fn send_error(&mut self, code: u16, detail: &str) -> io::Result<()> {
@@ -224,17 +210,22 @@ impl Client {
              <body>\n<h1>{status}</h1>\n<p>{}</p>\n<hr>\n<p><small>{SERVER}</small></p>\n</body>\n</html>\n",
             escape_html(detail)
         );
-        let mut headers = vec![
-            ("Server", SERVER),
-            ("Content-Type", "text/html; charset=utf-8"),
-        ];
-        if code == 405 {
-            // HTTP requires a 405 to say which methods would work.
-            headers.push(("Allow", "GET, HEAD"));
-        }
-        self.send_response(&status, &headers, body.as_bytes())
+        // HTTP requires a 405 to say which methods would work.
+        let allow = if code == 405 {
+            "Allow: GET, HEAD\r\n"
+        } else {
+            ""
+        };
+        let head = format!(
+            "HTTP/1.1 {status}\r\nServer: {SERVER}\r\nContent-Type: text/html; charset=utf-8\r\n\
+             {allow}Content-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        self.send(&head, body.as_bytes())
     }
+    // ANCHOR_END: send_error
 
+    // ANCHOR: finish
     /// Ends the connection so that the client reads everything we wrote.
     ///
     /// Closing a socket that still holds unread bytes (a request body, the rest of a huge
@@ -247,7 +238,7 @@ impl Client {
     /// choice). After a request read whole, that announced no body, nothing is left unread and
     /// none is on its way, so a plain close is safe. Waiting for the client's close anyway cost
     /// every request two more system calls and a sleep until the client hung up.
-    pub fn finish(mut self) {
+    pub(crate) fn finish(mut self) {
         let _ = self.stream.flush();
         if self.read_all {
             return; // dropping the stream closes it
@@ -267,53 +258,32 @@ impl Client {
             }
         }
     }
+    // ANCHOR_END: finish
 
-    /// Builds the status line and headers. Refuses a second response and any text that would
-    /// break the head apart (a CR or LF smuggled into a header would let a value inject
-    /// headers of its own).
-    fn head<N: AsRef<str>, V: AsRef<str>>(
-        &mut self,
-        status: &str,
-        headers: &[(N, V)],
-        content_length: u64,
-    ) -> io::Result<Vec<u8>> {
+    /// Marks that a response has started, refusing a second one: it would corrupt the first.
+    fn start_response(&mut self) -> io::Result<()> {
         if self.responded {
             return Err(io::Error::other("a response was already sent"));
         }
-        let breaks_head = |text: &str| text.contains(['\r', '\n']);
-        if breaks_head(status)
-            || headers
-                .iter()
-                .any(|(n, v)| breaks_head(n.as_ref()) || breaks_head(v.as_ref()))
-        {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "a status or header contains a line break",
-            ));
-        }
-        // Room for a small body too, which goes out in the same write: no reallocation.
-        let body_room = match content_length {
-            n if !self.head_only && n <= SMALL_BODY as u64 => n as usize,
-            _ => 0,
-        };
-        let mut out = Vec::with_capacity(256 + body_room);
-        write!(out, "HTTP/1.1 {status}\r\n")?;
-        for (name, value) in headers {
-            let name = name.as_ref();
-            if name.eq_ignore_ascii_case("Content-Length")
-                || name.eq_ignore_ascii_case("Connection")
-            {
-                continue;
-            }
-            write!(out, "{name}: {}\r\n", value.as_ref())?;
-        }
-        write!(
-            out,
-            "Content-Length: {content_length}\r\nConnection: close\r\n\r\n"
-        )?;
         self.responded = true;
-        Ok(out)
+        Ok(())
     }
+}
+
+/// Writes `head` and then `body` with as few `writev` calls as the socket takes: one, unless
+/// the body is large or the client reads slowly.
+fn write_all_vectored(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::Result<()> {
+    let mut parts = [IoSlice::new(head), IoSlice::new(body)];
+    let mut parts = &mut parts[..];
+    while !parts.is_empty() {
+        match stream.write_vectored(parts) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => IoSlice::advance_slices(&mut parts, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Gives `listener` the timeouts each of its connections starts with: `read_timeout` for the
@@ -326,15 +296,6 @@ pub fn set_timeouts(listener: &TcpListener, read_timeout: Duration) -> nix::Resu
         |duration: Duration| TimeVal::new(duration.as_secs() as _, duration.subsec_micros() as _);
     setsockopt(listener, sockopt::ReceiveTimeout, &timeval(read_timeout))?;
     setsockopt(listener, sockopt::SendTimeout, &timeval(WRITE_TIMEOUT))
-}
-
-/// Whether a request head says a body follows it: a `Content-Length` other than 0, or a
-/// `Transfer-Encoding`.
-fn announces_body(request: &Request) -> bool {
-    request.header("Transfer-Encoding").is_some()
-        || request
-            .header("Content-Length")
-            .is_some_and(|length| length.trim() != "0")
 }
 
 /// The reason phrase for the status codes mini-web sends.

@@ -1,18 +1,22 @@
 //! What every mini-web stage needs and no stage teaches.
 //!
-//! The stages (`v1_static` … `v4_configurable`) each show one idea of the course in their own
-//! `main.rs`. Everything else a real server must get right, and that would only blur those files,
-//! lives here, written once:
+//! Each stage (`v1_static` … `v4_configurable`) is a whole server in its own `main.rs`: it binds
+//! its socket, runs its `accept` / `fork` loop, splits the request line with its own regex and
+//! writes its own status line. This crate is a set of helpers those files call for what a real
+//! server must get right and no stage teaches. It never calls a stage back: the control flow is
+//! always the stage's.
 //!
 //! # Layout
 //!
-//! - [`listen`]: reading `PORT`/`HOST`, binding the listener, start-up errors that exit 1.
-//! - [`serve`]: the fork-per-connection loop: one child process per client, reaping, a cap on live
-//!   children, SIGINT/SIGTERM shutdown. This is the tutorial's `multiprocessing.Process`.
+//! - [`listen`]: reading `PORT`/`HOST`, the one clear line for a socket that cannot be bound,
+//!   start-up errors that exit 1.
+//! - [`children`]: the parent's bookkeeping in the fork loop (waiting for a client or a signal,
+//!   reaping, the cap on live children, SIGINT/SIGTERM shutdown), the child's set-up after
+//!   `fork` and its last step (a 500 for a panic, the lingering close, `_exit`).
 //! - [`client`]: one accepted connection: reading a request head with limits and a deadline,
-//!   writing responses (status line, `Content-Length`, `Connection: close`), streaming files, the
-//!   HTML error pages, and the "lingering close" that lets the client read an early error.
-//! - [`request`]: parsing the request line with `regex`, percent-decoding, the error statuses.
+//!   sending a head and body (`writev`, `sendfile`), the HTML error pages, and the "lingering
+//!   close" that lets the client read an early error.
+//! - [`request`]: the head's end, lines and headers, percent-decoding, the error statuses.
 //! - [`files`]: resolving a URL path inside a site folder so nothing outside it is ever opened,
 //!   and the content type of a file.
 //! - `child_alloc`: the memory allocator: `malloc` in the server, a fresh arena in each child
@@ -26,17 +30,17 @@
 //! subtly wrong (signal races, orphaned children, symlink escapes).
 
 mod child_alloc;
+pub mod children;
 pub mod client;
 pub mod files;
 pub mod listen;
 pub mod request;
-pub mod serve;
 
+pub use children::{end_child, Children};
 pub use client::Client;
 pub use files::{Root, StaticFile};
-pub use listen::{bind, port_from_env, StartupError};
-pub use request::{HttpError, Request};
-pub use serve::serve_forever;
+pub use listen::{bind_failed, host_from_env, port_from_env, StartupError};
+pub use request::{decode_path, Head, HttpError, Request};
 
 /// The `Server` header every stage sends: the name of the course and its version.
 pub const SERVER: &str = concat!("mini-web/", env!("CARGO_PKG_VERSION"));

@@ -1,12 +1,14 @@
 //! Binding the listening socket, and the errors that stop a server before it serves anything.
 //!
+//! Where to listen, and the errors that stop a server before it serves anything. The stage
+//! binds its own socket; these helpers read its address and word its failure.
+//!
 //! The tutorial binds `("", port)`: every interface. We bind 127.0.0.1 unless `HOST` says
 //! otherwise, so a classroom laptop does not publish its files to the whole network by default.
 
 use std::env::{self, VarError};
 use std::fmt;
-use std::io::ErrorKind;
-use std::net::{TcpListener, ToSocketAddrs};
+use std::io::{self, ErrorKind};
 
 /// A reason the server cannot start. `main` prints it as one line on stderr and exits 1.
 #[derive(Debug)]
@@ -42,35 +44,22 @@ pub fn port_from_env(default: u16) -> Result<u16, StartupError> {
     }
 }
 
-/// Listens on `HOST` (default `127.0.0.1`) and `port`.
-///
-/// `TcpListener::bind` already does what the tutorial's `setsockopt(SO_REUSEADDR)` does, so a
-/// restarted server does not wait for old connections to time out. The tutorial's
-/// `listen(128)` is what `bind` does too; we then make the queue as long as the system allows.
-pub fn bind(port: u16) -> Result<TcpListener, StartupError> {
-    let host = env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_string());
-    let addresses: Vec<_> = (host.as_str(), port)
-        .to_socket_addrs()
-        .map_err(|error| StartupError(format!("HOST={host:?} is not an address: {error}")))?
-        .collect();
-    let listener = TcpListener::bind(&addresses[..]).map_err(|error| {
-        StartupError(match error.kind() {
-            ErrorKind::AddrInUse => format!(
-                "port {port} on {host} is already in use: stop the other server (is another \
-                 stage still running?) or pick another port (port 0 picks any free one)"
-            ),
-            ErrorKind::PermissionDenied => format!(
-                "port {port} on {host} needs more rights than you have: use a port above 1023"
-            ),
-            _ => format!("cannot listen on {host}, port {port}: {error}"),
-        })
-    })?;
-    // Connections the server has not accepted yet wait in this queue: during a burst, and
-    // whenever the fork loop is at its cap of live children. Once 128 wait, the kernel drops
-    // the next clients' connection requests, and they retry only 1, 3, 7… seconds later: a
-    // crowd of 300 saw whole-second stalls. Listening again on a listening socket only changes
-    // the queue's length (the system caps it, at /proc/sys/net/core/somaxconn). Best effort: if
-    // it fails, the queue of 128 still works.
-    let _ = nix::sys::socket::listen(&listener, nix::sys::socket::Backlog::MAXCONN);
-    Ok(listener)
+/// The address to listen on: env `HOST`, or `127.0.0.1` (this machine only) if it is not set.
+pub fn host_from_env() -> String {
+    env::var("HOST").unwrap_or_else(|_| "127.0.0.1".to_string())
+}
+
+/// The one line that says why `TcpListener::bind((host, port))` failed, naming the culprit.
+pub fn bind_failed(host: &str, port: u16, error: io::Error) -> StartupError {
+    StartupError(match error.kind() {
+        ErrorKind::AddrInUse => format!(
+            "port {port} on {host} is already in use: stop the other server (is another \
+             stage still running?) or pick another port (port 0 picks any free one)"
+        ),
+        ErrorKind::PermissionDenied => {
+            format!("port {port} on {host} needs more rights than you have: use a port above 1023")
+        }
+        // A name that does not resolve, an address not on this machine, …
+        _ => format!("cannot listen on HOST={host:?}, port {port}: {error}"),
+    })
 }

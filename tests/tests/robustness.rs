@@ -214,7 +214,7 @@ fn a_crowd_of_300_is_answered_within_the_child_cap_leaving_nothing_behind() {
             let server = Server::start_with(stage, &site, &env);
             let fds_before = open_fds(server.pid());
             let most = crowd(&server, "/crowd.bin", &body);
-            let limit = cap.unwrap_or(shared::serve::DEFAULT_MAX_CHILDREN);
+            let limit = cap.unwrap_or(shared::children::DEFAULT_MAX_CHILDREN);
             assert!(
                 (1..=limit).contains(&most),
                 "{}: {most} children alive at once, cap {limit}",

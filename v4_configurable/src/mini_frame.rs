@@ -115,6 +115,12 @@ static CONTENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\{%content%\}").expect("a constant pattern") // ok: tested by `fill_is_literal`
 });
 
+/// Compiles [`CONTENT`] and fills a template once. The server calls this before it forks, so
+/// each child inherits the compiled regex and its scratch space instead of making its own.
+pub fn warm_up() {
+    let _ = fill("{%content%}", "");
+}
+
 /// Puts `content` where the template says `{%content%}`, as the tutorial's `re.sub` does.
 /// `NoExpand`: a replacement string is a little language of its own (`$1` and `${name}` stand
 /// for what the pattern matched), so a `$` in the content would be eaten, silently. NoExpand
