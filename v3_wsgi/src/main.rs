@@ -68,8 +68,8 @@ const SITE: &str = "./html";
 /// is not a request is refused with 400. The query, after the first `?`, never names a file.
 /// (`read_head` has already refused control characters, which would corrupt the log line.)
 static REQUEST_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"^([A-Z]+) (/[^ ?]*)(?:\?([^ ]*))? (HTTP/1\.[01])$").expect("a constant pattern")
-    // ok: compiled at start-up, before any client is served
+    let pattern = r"^([A-Z]+) (/[^ ?]*)(?:\?([^ ]*))? (HTTP/1\.[01])$";
+    Regex::new(pattern).expect("a constant pattern") // ok: compiled in `new`, before any client
 });
 
 /// The contract, part 1: what the framework is told about a request, by CGI's names
@@ -224,13 +224,13 @@ impl WsgiServer {
 fn parse_request(head: Head) -> Result<Request, HttpError> {
     let not_a_request = HttpError::Malformed("the request line is not `METHOD /path HTTP/1.1`");
     let parts = REQUEST_LINE.captures(&head.line).ok_or(not_a_request)?;
-    let part = |i| parts.get(i).map_or("", |m| m.as_str()).to_string();
+    let part = |i| parts.get(i).map_or("", |m| m.as_str());
     Ok(Request {
-        method: part(1),
+        method: part(1).to_string(),
         // Percent-decoded: `/about%20us.html` names the file `about us.html`.
-        path: shared::decode_path(&parts[2])?,
-        query: part(3),
-        version: part(4),
+        path: shared::decode_path(part(2))?,
+        query: part(3).to_string(),
+        version: part(4).to_string(),
         headers: head.headers,
         line: head.line,
     })

@@ -16,14 +16,16 @@
 //! - the pages, then [`page`], the HTML document every page is wrapped in.
 //! - "Broken on purpose": routes that break the contract, to see the server guard it.
 
+use std::process;
+
 use shared::client::escape_html;
 
 use crate::{Environ, StartResponse};
 
 /// The WSGI entry point: the server's only way in.
 pub fn application(environ: &Environ, start_response: &mut StartResponse) -> String {
-    let path = environ.get("PATH_INFO").map_or("", String::as_str);
-    let (status, body) = match path {
+    let file_name = environ.get("PATH_INFO").map_or("", String::as_str);
+    let (status, body) = match file_name {
         "/index.py" => ("200 OK", index()),
         "/login.py" => ("200 OK", login()),
         "/environ.py" => ("200 OK", show_environ(environ)),
@@ -32,10 +34,12 @@ pub fn application(environ: &Environ, start_response: &mut StartResponse) -> Str
         "/broken/twice.py" => return twice(start_response),
         "/broken/bad_status.py" => return bad_status(start_response),
         "/broken/bad_header.py" => return bad_header(start_response),
-        "/broken/panic.py" => panic!("{path} is broken on purpose: the server must answer 500"),
+        "/broken/panic.py" => {
+            panic!("{file_name} is broken on purpose: the server must answer 500")
+        }
         // The tutorial greets any other name with 200. A page that is not there is a 404, and
         // now that the framework writes the status, it can say so.
-        _ => ("404 Not Found", not_found(path)),
+        _ => ("404 Not Found", not_found(file_name)),
     };
     start_response(status, html_headers());
     body
@@ -60,7 +64,7 @@ fn index() -> String {
 fn login() -> String {
     page(
         "登录",
-        "<p>请输入用户名和密码。（表单在后面的课程里才会真正工作。）</p>",
+        "<p>欢迎回来！请输入用户名和密码。（表单在后面的课程里才会真正工作。）</p>",
     )
 }
 
@@ -83,19 +87,20 @@ fn show_environ(environ: &Environ) -> String {
     )
 }
 
-/// Any other `.py` name: the client's text, escaped before it goes into HTML.
-fn not_found(path: &str) -> String {
+/// Any other `.py` name. The name came from the client: escape it before it goes into HTML,
+/// or `/<script>….py` would run in the reader's browser.
+fn not_found(file_name: &str) -> String {
     page(
         "没有这个页面",
         &format!(
             "<p>框架里没有 <code>{}</code> 这个页面。</p>",
-            escape_html(path)
+            escape_html(file_name)
         ),
     )
 }
 
 /// A whole small HTML document: `body` must already be HTML, with any text from the request
-/// escaped.
+/// escaped. The last line says which process made the page.
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n\
@@ -109,10 +114,12 @@ fn page(title: &str, body: &str) -> String {
          <main class=\"wrap\">\n\
          <h1>{title}</h1>\n\
          {body}\n\
+         <p><small>这一页刚刚由进程 {pid} 生成。</small></p>\n\
          <p><a href=\"/\">&larr; 返回首页</a></p>\n\
          </main>\n\
          </body>\n\
-         </html>\n"
+         </html>\n",
+        pid = process::id()
     )
 }
 

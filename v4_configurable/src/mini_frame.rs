@@ -24,6 +24,7 @@
 
 use std::fs;
 use std::path::Path;
+use std::process;
 use std::sync::LazyLock;
 
 use regex::{NoExpand, Regex};
@@ -33,8 +34,8 @@ use crate::{Environ, StartResponse, DYNAMIC_PATH};
 
 /// The WSGI entry point: the server's only way in.
 pub fn application(environ: &Environ, start_response: &mut StartResponse) -> String {
-    let path = environ.get("PATH_INFO").map_or("", String::as_str);
-    let (status, body) = match path {
+    let file_name = environ.get("PATH_INFO").map_or("", String::as_str);
+    let (status, body) = match file_name {
         "/index.py" => from_template(index(environ)),
         "/center.py" => from_template(center(environ)),
         "/login.py" => ("200 OK", login()),
@@ -44,10 +45,12 @@ pub fn application(environ: &Environ, start_response: &mut StartResponse) -> Str
         "/broken/twice.py" => return twice(start_response),
         "/broken/bad_status.py" => return bad_status(start_response),
         "/broken/bad_header.py" => return bad_header(start_response),
-        "/broken/panic.py" => panic!("{path} is broken on purpose: the server must answer 500"),
+        "/broken/panic.py" => {
+            panic!("{file_name} is broken on purpose: the server must answer 500")
+        }
         // The tutorial greets any other name with 200. A page that is not there is a 404, and
         // now that the framework writes the status, it can say so.
-        _ => ("404 Not Found", not_found(path)),
+        _ => ("404 Not Found", not_found(file_name)),
     };
     start_response(status, html_headers());
     body
@@ -134,7 +137,7 @@ fn fill(template: &str, content: &str) -> String {
 fn login() -> String {
     page(
         "登录",
-        "<p>请输入用户名和密码。（表单在后面的课程里才会真正工作。）</p>",
+        "<p>欢迎回来！请输入用户名和密码。（表单在后面的课程里才会真正工作。）</p>",
     )
 }
 
@@ -157,19 +160,20 @@ fn show_environ(environ: &Environ) -> String {
     )
 }
 
-/// Any other `.py` name: the client's text, escaped before it goes into HTML.
-fn not_found(path: &str) -> String {
+/// Any other `.py` name. The name came from the client: escape it before it goes into HTML,
+/// or `/<script>….py` would run in the reader's browser.
+fn not_found(file_name: &str) -> String {
     page(
         "没有这个页面",
         &format!(
             "<p>框架里没有 <code>{}</code> 这个页面。</p>",
-            escape_html(path)
+            escape_html(file_name)
         ),
     )
 }
 
 /// A whole small HTML document: `body` must already be HTML, with any text from the request
-/// escaped.
+/// escaped. The last line says which process made the page.
 fn page(title: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n\
@@ -183,10 +187,12 @@ fn page(title: &str, body: &str) -> String {
          <main class=\"wrap\">\n\
          <h1>{title}</h1>\n\
          {body}\n\
+         <p><small>这一页刚刚由进程 {pid} 生成。</small></p>\n\
          <p><a href=\"/\">&larr; 返回首页</a></p>\n\
          </main>\n\
          </body>\n\
-         </html>\n"
+         </html>\n",
+        pid = process::id()
     )
 }
 
