@@ -99,6 +99,11 @@ impl<'a> Children<'a> {
         })
     }
 
+    /// How long a client has to send its whole request head (env `MINI_WEB_READ_TIMEOUT_MS`).
+    pub fn read_timeout(&self) -> Duration {
+        self.read_timeout
+    }
+
     /// The address the listener is bound to, with the port the kernel picked for port 0.
     pub fn address(&self) -> SocketAddr {
         self.address
@@ -176,17 +181,65 @@ impl<'a> Children<'a> {
     pub fn set_up_child(&self, stream: TcpStream, peer: SocketAddr) -> Client {
         // First, before anything allocates in the child.
         crate::child_alloc::enter_child();
-        self.signals.restore_in_child();
         close_inherited(self.listener.as_raw_fd());
+        self.set_up_worker();
+        Client::new(stream, peer, self.read_deadline)
+    }
+    // ANCHOR_END: set_up_child
+
+    /// The first step of a long-lived child forked by the server (stage 5's workers): what
+    /// [`Children::set_up_child`] does, but it keeps the listener, which it accepts from, and
+    /// the ordinary memory allocator (it lives as long as the server). SIGINT and SIGTERM work
+    /// again, the signals' descriptor is closed, and the child dies with the server.
+    pub fn set_up_worker(&self) {
+        self.signals.restore_in_child();
         close_inherited(self.signals.fd.as_fd().as_raw_fd());
         let _ = nix::sys::prctl::set_pdeathsig(Signal::SIGKILL);
         if nix::unistd::getppid() != self.parent {
             // The server died before prctl took effect: nobody will ever reap us.
             exit_child(1);
         }
-        Client::new(stream, peer, self.read_deadline)
     }
-    // ANCHOR_END: set_up_child
+
+    /// How many children are alive (stage 5: its workers).
+    pub fn len(&self) -> usize {
+        self.pids.len()
+    }
+
+    /// Whether no child is alive.
+    pub fn is_empty(&self) -> bool {
+        self.pids.is_empty()
+    }
+
+    /// Stage 5's master: returns when a child has ended (each is logged), so that the caller
+    /// can fork another. Meanwhile it sleeps on the signals alone (never on the listener: the
+    /// workers accept), and on SIGINT or SIGTERM it stops every child and ends the server
+    /// (exit status 0), as [`Children::wait_for_client`] does.
+    pub fn wait_for_an_exit(&mut self) {
+        loop {
+            let before = self.pids.clone();
+            self.reap();
+            let ended: Vec<_> = before.iter().filter(|p| !self.pids.contains(p)).collect();
+            for pid in &ended {
+                crate::log!("worker {pid} ended; starting another");
+            }
+            if !ended.is_empty() {
+                return;
+            }
+            let mut fds = [PollFd::new(self.signals.fd.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::NONE) {
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(errno) => {
+                    StartupError(format!("waiting for the workers failed: {errno}")).exit()
+                }
+            }
+            if self.signals.shutdown_requested() {
+                self.stop_all();
+                crate::log!("Stopped.");
+                std::process::exit(0);
+            }
+        }
+    }
 
     /// Waits until a signal arrives or (when `accepting`) a client connects.
     fn poll(&self, accepting: bool) -> nix::Result<(bool, bool)> {
@@ -269,7 +322,7 @@ pub fn end_child(client: Client, served: std::thread::Result<io::Result<()>>) ->
 // ANCHOR_END: end_child
 
 /// A positive whole number from the environment, if the variable is set.
-fn env_number(name: &str) -> Result<Option<u64>, StartupError> {
+pub(crate) fn env_number(name: &str) -> Result<Option<u64>, StartupError> {
     match env::var(name) {
         Err(_) => Ok(None),
         Ok(text) => match text.trim().parse::<u64>() {

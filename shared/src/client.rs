@@ -21,14 +21,14 @@ use crate::SERVER;
 
 /// A file up to this size is read into memory and sent with its head in one system call;
 /// a larger one goes from the file to the socket with `sendfile`.
-const SMALL_BODY: usize = 64 * 1024;
+pub(crate) const SMALL_BODY: usize = 64 * 1024;
 
 /// How long a send may block on a client that stopped reading before we give up on it.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// After the response, how long (and how much) we keep reading what the client still sends.
-const LINGER_TIME: Duration = Duration::from_secs(2);
-const LINGER_BYTES: usize = 1024 * 1024;
+pub(crate) const LINGER_TIME: Duration = Duration::from_secs(2);
+pub(crate) const LINGER_BYTES: usize = 1024 * 1024;
 
 /// One connection and what has happened on it so far.
 #[derive(Debug)]
@@ -147,7 +147,7 @@ impl Client {
         }
         match error.status() {
             Some(code) => {
-                crate::log!("{}: {code} {}: {error}", self.peer, reason(code));
+                log_refused(self.peer, code, &error);
                 self.send_error(code, &error.to_string())
             }
             None => Ok(()),
@@ -202,25 +202,9 @@ impl Client {
 
     // ANCHOR: send_error
     /// Sends a small HTML page for an error status; `detail` says what went wrong in words.
-    /// The one place every error page is made (as `clienterror` in CS:APP's Tiny server).
+    /// The page is made by [`error_page`], the one place every error page is made.
     pub fn send_error(&mut self, code: u16, detail: &str) -> io::Result<()> {
-        let status = format!("{code} {}", reason(code));
-        let body = format!(
-            "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{status}</title></head>\n\
-             <body>\n<h1>{status}</h1>\n<p>{}</p>\n<hr>\n<p><small>{SERVER}</small></p>\n</body>\n</html>\n",
-            escape_html(detail)
-        );
-        // HTTP requires a 405 to say which methods would work.
-        let allow = if code == 405 {
-            "Allow: GET, HEAD\r\n"
-        } else {
-            ""
-        };
-        let head = format!(
-            "HTTP/1.1 {status}\r\nServer: {SERVER}\r\nContent-Type: text/html; charset=utf-8\r\n\
-             {allow}Content-Length: {}\r\nConnection: close\r\n\r\n",
-            body.len()
-        );
+        let (head, body) = error_page(code, detail);
         self.send(&head, body.as_bytes())
     }
     // ANCHOR_END: send_error
@@ -268,6 +252,35 @@ impl Client {
         self.responded = true;
         Ok(())
     }
+}
+
+/// The one line logged for a request refused before it was read: `peer: 408 Request Timeout: …`.
+pub(crate) fn log_refused(peer: SocketAddr, code: u16, error: &HttpError) {
+    crate::log!("{peer}: {code} {}: {error}", reason(code));
+}
+
+/// The head and body of a small HTML page for an error status; `detail` says what went wrong
+/// in words. The one place every error page is made (as `clienterror` in CS:APP's Tiny
+/// server). Its head says `Connection: close`: after an error the connection ends.
+pub fn error_page(code: u16, detail: &str) -> (String, String) {
+    let status = format!("{code} {}", reason(code));
+    let body = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{status}</title></head>\n\
+         <body>\n<h1>{status}</h1>\n<p>{}</p>\n<hr>\n<p><small>{SERVER}</small></p>\n</body>\n</html>\n",
+        escape_html(detail)
+    );
+    // HTTP requires a 405 to say which methods would work.
+    let allow = if code == 405 {
+        "Allow: GET, HEAD\r\n"
+    } else {
+        ""
+    };
+    let head = format!(
+        "HTTP/1.1 {status}\r\nServer: {SERVER}\r\nContent-Type: text/html; charset=utf-8\r\n\
+         {allow}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    (head, body)
 }
 
 /// Writes `head` and then `body` with as few `writev` calls as the socket takes: one, unless

@@ -1,6 +1,6 @@
 //! What every mini-web stage needs and no stage teaches.
 //!
-//! Each stage (`v1_static` … `v4_configurable`) is a whole server in its own `main.rs`: it binds
+//! Each stage (`v1_static` … `v5_event_loop`) is a whole server in its own `main.rs`: it binds
 //! its socket, runs its `accept` / `fork` loop, splits the request line with its own regex and
 //! writes its own status line. This crate is a set of helpers those files call for what a real
 //! server must get right and no stage teaches. It never calls a stage back: the control flow is
@@ -16,6 +16,9 @@
 //! - [`client`]: one accepted connection: reading a request head with limits and a deadline,
 //!   sending a head and body (`writev`, `sendfile`), the HTML error pages, and the "lingering
 //!   close" that lets the client read an early error.
+//! - [`connection`]: the same for an event loop (stage 5): a non-blocking connection that reads
+//!   heads as they trickle in, queues responses and writes them as the socket takes them, and
+//!   stays open between requests (keep-alive).
 //! - [`request`]: the head's end, lines and headers, percent-decoding, the error statuses.
 //! - [`files`]: resolving a URL path inside a site folder so nothing outside it is ever opened,
 //!   and the content type of a file.
@@ -32,12 +35,14 @@
 mod child_alloc;
 pub mod children;
 pub mod client;
+pub mod connection;
 pub mod files;
 pub mod listen;
 pub mod request;
 
 pub use children::{end_child, Children};
 pub use client::Client;
+pub use connection::{Connection, Limits};
 pub use files::{Root, StaticFile};
 pub use listen::{bind_failed, host_from_env, port_from_env, StartupError};
 pub use request::{decode_path, Head, HttpError, Request};
