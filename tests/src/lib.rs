@@ -7,7 +7,8 @@
 //!
 //! # Layout
 //!
-//! - [`STAGES`]: the stages as data. A behaviour every stage shares is one test looping over
+//! - [`STAGES`]: the stages as data, with how each uses processes ([`Processes`]: a child per
+//!   connection, or stage 5's workers). A behaviour every stage shares is one test looping over
 //!   this list, never a copy per stage. [`Stage::command_with_port`] hides how each one is
 //!   started (env `PORT` and `./html`, or arguments and a config file).
 //! - [`binary`]: builds a stage with cargo (once per test process) and returns its path, so a
@@ -43,12 +44,23 @@ pub enum Launch {
     /// Stages 1-3: `./html` relative to the current folder; no arguments; the port from env
     /// `PORT`.
     SiteInCurrentDir,
-    /// Stage 4: `<PORT> <MODULE:CALLABLE> --config FILE`; the config file names the site
+    /// Stages 4 and 5: `<PORT> <MODULE:CALLABLE> --config FILE`; the config file names the site
     /// (`static_path`) and the framework's folder (`dynamic_path`). Env `PORT` is not read.
     ConfigFile {
         /// The `MODULE:CALLABLE` argument.
         application: &'static str,
     },
+}
+
+/// How a stage uses processes: what its children are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Processes {
+    /// Stages 1-4: a child forked for every connection, gone when the connection is. Tests
+    /// count children to see connections held and released.
+    ForkPerConnection,
+    /// Stage 5: a fixed set of workers forked at start, one per core, each serving many
+    /// connections. Its children are always there: counting them says nothing of connections.
+    Workers,
 }
 
 /// One stage of the course, as the tests need to know it.
@@ -59,6 +71,7 @@ pub struct Stage {
     /// The tutorial's port for it (used when `PORT` is not set).
     pub default_port: u16,
     pub launch: Launch,
+    pub processes: Processes,
 }
 
 /// Every stage that exists. Tests of shared behaviour loop over all of them.
@@ -67,16 +80,19 @@ pub const STAGES: &[Stage] = &[
         name: "v1_static",
         default_port: 12800,
         launch: Launch::SiteInCurrentDir,
+        processes: Processes::ForkPerConnection,
     },
     Stage {
         name: "v2_suffix_dispatch",
         default_port: 10500,
         launch: Launch::SiteInCurrentDir,
+        processes: Processes::ForkPerConnection,
     },
     Stage {
         name: "v3_wsgi",
         default_port: 12800,
         launch: Launch::SiteInCurrentDir,
+        processes: Processes::ForkPerConnection,
     },
     Stage {
         name: "v4_configurable",
@@ -84,10 +100,41 @@ pub const STAGES: &[Stage] = &[
         launch: Launch::ConfigFile {
             application: "mini_frame:application",
         },
+        processes: Processes::ForkPerConnection,
+    },
+    Stage {
+        name: "v5_event_loop",
+        default_port: 12800,
+        launch: Launch::ConfigFile {
+            application: "mini_frame:application",
+        },
+        processes: Processes::Workers,
     },
 ];
 
+/// The stages that fork a child per connection (1-4), for tests that count those children.
+pub fn fork_per_connection_stages() -> impl Iterator<Item = &'static Stage> {
+    STAGES
+        .iter()
+        .filter(|stage| stage.processes == Processes::ForkPerConnection)
+}
+
 impl Stage {
+    /// Whether this stage forks a child per connection (stages 1-4).
+    pub fn forks_per_connection(&self) -> bool {
+        self.processes == Processes::ForkPerConnection
+    }
+
+    /// How many children the stage has while it serves `connections` clients at once: one each
+    /// for stages 1-4, its workers for stage 5 (one per core: it is started without
+    /// `--workers`).
+    pub fn children_serving(&self, connections: usize) -> usize {
+        match self.processes {
+            Processes::ForkPerConnection => connections,
+            Processes::Workers => cores(),
+        }
+    }
+
     /// The command that starts this stage on `site`, listening on `port` (`"0"`: any free
     /// port). `port` is text so that tests can pass a bad one.
     ///
@@ -186,6 +233,11 @@ pub fn stage(name: &str) -> &'static Stage {
         .iter()
         .find(|stage| stage.name == name)
         .unwrap_or_else(|| panic!("no stage called {name}"))
+}
+
+/// The cores this machine has: how many workers stage 5 forks by default.
+pub fn cores() -> usize {
+    thread::available_parallelism().map_or(1, |cores| cores.get())
 }
 
 /// The workspace root (where `html/` and `Cargo.toml` are).
@@ -480,10 +532,13 @@ impl Server {
         stream
     }
 
-    /// Sends `bytes` as they are and returns everything the server sends until it closes.
+    /// Sends `bytes` as they are, closes our sending side (nothing more will come: a server
+    /// that keeps connections open closes this one once it has answered), and returns
+    /// everything the server sends until it closes.
     pub fn raw(&self, bytes: &[u8]) -> Vec<u8> {
         let mut stream = self.connect();
         stream.write_all(bytes).expect("send");
+        half_close(&stream);
         read_to_close(&mut stream)
     }
 

@@ -72,8 +72,9 @@ fn a_request_split_over_three_writes_is_read_whole() {
     for stage in STAGES {
         let server = Server::start(stage, &site);
         let mut stream = server.connect();
-        let request =
-            b"GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow-test\r\n\r\n";
+        // `Connection: close`: this client reads the answer to the connection's end.
+        let request = b"GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slow-test\r\n\
+                        Connection: close\r\n\r\n";
         send_in_parts(&mut stream, request, 3, Duration::from_millis(150));
         let reply = Reply::parse(&read_to_close(&mut stream));
         assert_eq!(reply.status, 200, "{}", stage.name);

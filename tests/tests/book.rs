@@ -72,6 +72,9 @@ enum Shows {
     ReplyWithPid,
     /// The body's lines that hold this text: the command is `curl -s … | grep …`.
     LinesWith(&'static str),
+    /// Every byte as it came, each CRLF shown as a line end: what `… | nc` prints of several
+    /// answers on one connection (stage 5's pipelining).
+    Verbatim,
 }
 
 /// A start that fails before anything is served. Its section of the transcript shows each
@@ -394,6 +397,41 @@ const CHAPTERS: &[Chapter] = &[
             },
         ],
     },
+    Chapter {
+        stage: "v5_event_loop",
+        try_it: &[
+            Step {
+                name: "index",
+                command: "curl -i http://127.0.0.1:12800/index.py",
+                sends: Sends::Curl {
+                    method: "GET",
+                    path: "/index.py",
+                    headers: &[],
+                },
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "close",
+                command: "curl -I -H 'Connection: close' http://127.0.0.1:12800/css/style.css",
+                sends: Sends::Curl {
+                    method: "HEAD",
+                    path: "/css/style.css",
+                    headers: &["Connection: close"],
+                },
+                shows: Shows::Reply,
+            },
+            Step {
+                name: "pipelined",
+                command: "printf 'HEAD /css/style.css HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n\
+                          HEAD /missing.html HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' \
+                          | nc 127.0.0.1 12800",
+                sends: Sends::Bytes(&[b"HEAD /css/style.css HTTP/1.1\r\nHost: x\r\n\r\n\
+                    HEAD /missing.html HTTP/1.1\r\nHost: x\r\n\r\n"]),
+                shows: Shows::Verbatim,
+            },
+        ],
+        start_errors: &[],
+    },
 ];
 
 /// The read deadline during a transcript run: the default is 10 s, and the only step it
@@ -583,6 +621,11 @@ fn transcript(chapter: &Chapter) -> String {
                 render_exchange(step.command, &stand_in_pid(&reply, pid, STAND_IN_PID))
             }
             Shows::LinesWith(needle) => render_lines_with(step.command, &reply, needle),
+            Shows::Verbatim => format!(
+                "$ {}\n{}",
+                step.command,
+                String::from_utf8_lossy(&reply).replace("\r\n", "\n")
+            ),
         };
         section(&mut out, step.name, &shown(&text));
     }
@@ -707,6 +750,9 @@ fn exchange(server: &Server, port: u16, sends: &Sends) -> Vec<u8> {
             }
             request.push_str("\r\n");
             stream.write_all(request.as_bytes()).expect("send");
+            // curl leaves once it has the whole answer; a server that keeps the connection
+            // open (stage 5) closes it when it sees we have nothing more to send.
+            mini_web_tests::half_close(&stream);
         }
         Sends::Bytes(pieces) => {
             for (i, piece) in pieces.iter().enumerate() {

@@ -33,13 +33,22 @@ const PAGES: &[(&str, &str, u16, &str)] = &[
     ("v4_configurable", "/center.py", 200, "<h1>个人中心</h1>"),
     ("v4_configurable", "/login.py", 200, "<h1>登录</h1>"),
     ("v4_configurable", "/no-such-page.py", 404, "没有这个页面"),
+    ("v5_event_loop", "/index.py", 200, "<h1>主页</h1>"),
+    ("v5_event_loop", "/center.py", 200, "<h1>个人中心</h1>"),
+    ("v5_event_loop", "/login.py", 200, "<h1>登录</h1>"),
+    ("v5_event_loop", "/no-such-page.py", 404, "没有这个页面"),
 ];
 
 /// The stages whose `.py` paths are pages.
-const DYNAMIC_STAGES: &[&str] = &["v2_suffix_dispatch", "v3_wsgi", "v4_configurable"];
+const DYNAMIC_STAGES: &[&str] = &[
+    "v2_suffix_dispatch",
+    "v3_wsgi",
+    "v4_configurable",
+    "v5_event_loop",
+];
 
 /// The stages where server and framework meet at the WSGI contract.
-const WSGI_STAGES: &[&str] = &["v3_wsgi", "v4_configurable"];
+const WSGI_STAGES: &[&str] = &["v3_wsgi", "v4_configurable", "v5_event_loop"];
 
 #[test]
 fn every_route_has_its_page_status_and_utf8_type() {

@@ -1,6 +1,9 @@
 //! Hardening: every stage holds under slow clients, crowds, hang-ups, signals and a taken port.
 //!
 //! Each test loops over [`STAGES`], so a new stage is covered the moment it joins the list.
+//! Where a test counts children to see connections held and released, that part applies to the
+//! stages that fork a child per connection (1-4); stage 5's children are its workers, always
+//! there, and `event_loop.rs` shows the same behaviours for it in its own terms.
 //! What `processes.rs` and `bad_input.rs` already show (SIGINT/SIGTERM with idle children, a
 //! port held by another program, 408 for one silent or slow client, no zombie after many
 //! requests) is not repeated here; these tests put those behaviours under load or at the worst
@@ -16,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use mini_web_tests::{
-    children_of, half_close, open_fds, poll_until, process_gone, read_to_close, taken_port_message,
-    Reply, Server, Site, STAGES,
+    children_of, fork_per_connection_stages, half_close, open_fds, poll_until, process_gone,
+    read_to_close, taken_port_message, Reply, Server, Site, STAGES,
 };
 use nix::sys::signal::Signal;
 use nix::sys::socket::{setsockopt, sockopt};
@@ -121,8 +124,9 @@ fn thirty_idle_and_slow_clients_do_not_hold_up_a_normal_request() {
                 scope.spawn(move || dribble(stream))
             });
             let idle: Vec<_> = silent.chain(slow).collect();
-            let held = server.wait_for_children(idle.len(), Duration::from_secs(2));
-            assert!(held.len() >= idle.len(), "{}: {held:?}", stage.name);
+            let expected = stage.children_serving(idle.len());
+            let held = server.wait_for_children(expected, Duration::from_secs(2));
+            assert!(held.len() >= expected, "{}: {held:?}", stage.name);
 
             let asked = Instant::now();
             let reply = server.get("/hello.txt");
@@ -140,7 +144,7 @@ fn thirty_idle_and_slow_clients_do_not_hold_up_a_normal_request() {
             );
             // The idle clients were still holding their children all along.
             let still_held = server.children().len();
-            assert!(still_held >= idle.len(), "{}: {still_held}", stage.name);
+            assert!(still_held >= expected, "{}: {still_held}", stage.name);
 
             for client in idle {
                 let reply = Reply::parse(&client.join().expect("an idle client"));
@@ -155,8 +159,10 @@ fn thirty_idle_and_slow_clients_do_not_hold_up_a_normal_request() {
             stage.name,
             started.elapsed()
         );
-        let left = server.wait_for_no_children(Duration::from_secs(5));
-        assert!(left.is_empty(), "{}: children left: {left:?}", stage.name);
+        if stage.forks_per_connection() {
+            let left = server.wait_for_no_children(Duration::from_secs(5));
+            assert!(left.is_empty(), "{}: children left: {left:?}", stage.name);
+        }
     }
 }
 
@@ -205,7 +211,13 @@ fn a_crowd_of_300_is_answered_within_the_child_cap_leaving_nothing_behind() {
     site.write("crowd.bin", &body);
     for stage in STAGES {
         // The default cap, then a cap far below the crowd: the rest wait in the backlog.
-        for cap in [None, Some(8)] {
+        // Stage 5 has no cap on children: its workers are all it ever forks.
+        let caps = if stage.forks_per_connection() {
+            &[None, Some(8)][..]
+        } else {
+            &[None][..]
+        };
+        for &cap in caps {
             let cap_text = cap.map(|n: usize| n.to_string());
             let env: Vec<_> = cap_text
                 .iter()
@@ -214,14 +226,19 @@ fn a_crowd_of_300_is_answered_within_the_child_cap_leaving_nothing_behind() {
             let server = Server::start_with(stage, &site, &env);
             let fds_before = open_fds(server.pid());
             let most = crowd(&server, "/crowd.bin", &body);
-            let limit = cap.unwrap_or(shared::children::DEFAULT_MAX_CHILDREN);
+            let limit = match stage.forks_per_connection() {
+                true => cap.unwrap_or(shared::children::DEFAULT_MAX_CHILDREN),
+                false => stage.children_serving(1),
+            };
             assert!(
                 (1..=limit).contains(&most),
                 "{}: {most} children alive at once, cap {limit}",
                 stage.name
             );
-            let left = server.wait_for_no_children(Duration::from_secs(5));
-            assert!(left.is_empty(), "{}: children left: {left:?}", stage.name);
+            if stage.forks_per_connection() {
+                let left = server.wait_for_no_children(Duration::from_secs(5));
+                assert!(left.is_empty(), "{}: children left: {left:?}", stage.name);
+            }
             // Each connection's descriptor must be closed in the parent after the fork.
             let settled = poll_until(Duration::from_secs(2), || {
                 open_fds(server.pid()) <= fds_before
@@ -240,7 +257,8 @@ fn a_crowd_of_300_is_answered_within_the_child_cap_leaving_nothing_behind() {
 fn clients_beyond_the_child_cap_wait_in_the_queue_none_turned_away() {
     const CLIENTS: usize = 300;
     let site = Site::new();
-    for stage in STAGES {
+    // The child cap is the fork stages'; stage 5 has none to reach.
+    for stage in fork_per_connection_stages() {
         // One child at a time, and a client that keeps it busy: everyone else must queue.
         let server = Server::start_with(stage, &site, &[("MINI_WEB_MAX_CHILDREN", "1")]);
         let mut blocker = server.connect();
@@ -286,7 +304,8 @@ fn clients_beyond_the_child_cap_wait_in_the_queue_none_turned_away() {
 fn a_client_that_hangs_up_or_resets_ends_only_its_own_child() {
     let site = site_with_big_file();
     let big = format!("/{}", BIG_FILE.0);
-    for stage in STAGES {
+    // Counts children per connection; stage 5's version is in event_loop.rs.
+    for stage in fork_per_connection_stages() {
         let server = Server::start(stage, &site);
         // Accepted before the hang-ups, served after them: its child must live through them.
         let mut bystander = server.connect();
@@ -376,10 +395,12 @@ fn sigint_and_sigterm_stop_a_child_in_the_middle_of_a_download() {
     for stage in STAGES {
         for signal in [Signal::SIGINT, Signal::SIGTERM] {
             let server = Server::start(stage, &site);
-            // A reader that stopped reading: its child is blocked sending the rest.
+            // A reader that stopped reading: its child is blocked sending the rest (stage 5: a
+            // worker holds it, waiting for room to write).
             let _slow_reader = start_download(&server, &big);
-            let children = server.wait_for_children(1, Duration::from_secs(2));
-            assert_eq!(children.len(), 1, "{}", stage.name);
+            let expected = stage.children_serving(1);
+            let children = server.wait_for_children(expected, Duration::from_secs(2));
+            assert_eq!(children.len(), expected, "{}", stage.name);
             let pid = server.pid();
             let status = server.stop(signal, Duration::from_secs(3));
             let status = status
@@ -402,8 +423,9 @@ fn sigkill_of_the_server_still_takes_its_children_down() {
         // Children in both places a child waits: reading a request and sending a file.
         let _idle: Vec<_> = (0..3).map(|_| server.connect()).collect();
         let _slow_reader = start_download(&server, &big);
-        let children = server.wait_for_children(4, Duration::from_secs(2));
-        assert_eq!(children.len(), 4, "{}", stage.name);
+        let expected = stage.children_serving(4);
+        let children = server.wait_for_children(expected, Duration::from_secs(2));
+        assert_eq!(children.len(), expected, "{}", stage.name);
         // SIGKILL: the server gets no chance to stop anyone. The kernel must (PR_SET_PDEATHSIG).
         let status = server.stop(Signal::SIGKILL, Duration::from_secs(2));
         assert!(status.is_some(), "{}: survived SIGKILL", stage.name);

@@ -1,0 +1,465 @@
+//! Stage 5 alone: what its design adds, and what replaces the fork stages' process facts.
+//!
+//! - Keep-alive: several requests on one connection, pipelined requests answered in order,
+//!   `Connection: close` and HTTP/1.0 honoured, the idle timeout, the cap on requests.
+//! - A slow client costs a buffer, not a process: hundreds of clients dribbling their heads a
+//!   byte at a time, and a normal client is still answered before any of them.
+//! - The master and its workers: one per core or `--workers N`, the same few pids serve every
+//!   connection, a killed worker is replaced, a panic costs one request, SIGTERM stops all.
+//!
+//! The shared behaviours (files, traversal, bad input, limits, logging, the browser) are in the
+//! other files, which run against every stage, this one included.
+
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use mini_web_tests::{
+    children_of, cores, poll_until, process_gone, read_to_close, stage, Reply, Server, Site,
+};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use predicates::prelude::*;
+
+const STAGE: &str = "v5_event_loop";
+
+fn start(site: &Site, env: &[(&str, &str)]) -> Server {
+    Server::start_with(stage(STAGE), site, env)
+}
+
+/// Reads exactly one response from a connection that stays open: the head up to its blank line,
+/// then `Content-Length` bytes of body (none for an answer to `HEAD`).
+fn read_response(reader: &mut BufReader<TcpStream>, head_only: bool) -> Reply {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let before = head.len();
+        reader
+            .read_until(b'\n', &mut head)
+            .expect("read a head line");
+        assert!(
+            head.len() > before,
+            "the connection closed inside a head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+    }
+    let mut reply = Reply::parse(&head);
+    let length: usize = reply
+        .header("Content-Length")
+        .and_then(|length| length.parse().ok())
+        .expect("a Content-Length");
+    if !head_only {
+        reply.body = vec![0; length];
+        reader.read_exact(&mut reply.body).expect("read the body");
+    }
+    reply
+}
+
+/// A request for `path` on a connection meant to stay open.
+fn get(path: &str) -> String {
+    format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")
+}
+
+/// The pids in the server's `[pid N] …` lines so far.
+fn logged_pids(server: &Server) -> Vec<String> {
+    server
+        .stdout_lines()
+        .iter()
+        .filter_map(|line| line.strip_prefix("[pid ")?.split(']').next())
+        .map(String::from)
+        .collect()
+}
+
+/// Whether the peer has closed: a read returns end-of-file (not a timeout) within `limit`.
+fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    stream.set_read_timeout(Some(limit)).expect("timeout");
+    let mut byte = [0u8; 1];
+    matches!(stream.read(&mut byte), Ok(0))
+        || matches!(stream.read(&mut byte), Err(e) if e.kind() == io::ErrorKind::ConnectionReset)
+}
+
+#[test]
+fn several_requests_are_served_on_one_connection() {
+    let site = Site::new();
+    let server = start(&site, &[]);
+    let stream = server.connect();
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    for (path, body) in [
+        ("/hello.txt", &b"hello\n"[..]),
+        ("/style.css", b"body { color: red; }\n"),
+        ("/hello.txt", b"hello\n"),
+    ] {
+        writer.write_all(get(path).as_bytes()).expect("send");
+        let reply = read_response(&mut reader, false);
+        assert_eq!(reply.status, 200, "{path}");
+        assert_eq!(reply.header("Connection"), Some("keep-alive"), "{path}");
+        assert_eq!(reply.body, body, "{path}");
+    }
+    // A framework's page too, and HEAD, which has a length and no body.
+    writer.write_all(get("/index.py").as_bytes()).expect("send");
+    let page = read_response(&mut reader, false);
+    assert!(page.text().contains("<h1>主页</h1>"), "{}", page.text());
+    writer
+        .write_all(b"HEAD /logo.png HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let head = read_response(&mut reader, true);
+    assert_eq!(head.header("Content-Length"), Some("4104"));
+    // All five on one connection, so by one worker.
+    poll_until(Duration::from_secs(2), || logged_pids(&server).len() == 5);
+    let pids = logged_pids(&server);
+    assert_eq!(pids.len(), 5, "{pids:?}");
+    assert!(pids.iter().all(|pid| *pid == pids[0]), "{pids:?}");
+}
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let site = Site::new();
+    let server = start(&site, &[]);
+    let mut stream = server.connect();
+    // Four requests in one write; the last asks to close, so the server closes after it.
+    let requests = [
+        get("/hello.txt"),
+        "HEAD /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n".to_string(),
+        get("/style.css"),
+        "GET /docs/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string(),
+    ]
+    .concat();
+    stream.write_all(requests.as_bytes()).expect("send");
+    let all = read_to_close(&mut stream);
+    let text = String::from_utf8_lossy(&all).into_owned();
+    let statuses: Vec<&str> = text.matches("HTTP/1.1 200 OK").collect();
+    assert_eq!(statuses.len(), 4, "{text}");
+    let hello = text.find("\r\n\r\nhello\n").expect("the first body");
+    let css = text.find("body { color: red; }").expect("the third body");
+    let docs = text.find("<h1>docs index</h1>").expect("the fourth body");
+    assert!(hello < css && css < docs, "out of order: {text}");
+    assert_eq!(text.matches("Connection: keep-alive").count(), 3, "{text}");
+    assert!(text.ends_with("<h1>docs index</h1>\n"), "{text}");
+}
+
+#[test]
+fn connection_close_and_http_1_0_are_honoured() {
+    let site = Site::new();
+    let server = start(&site, &[]);
+    for (request, keeps) in [
+        (
+            "GET /hello.txt HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            false,
+        ),
+        ("GET /hello.txt HTTP/1.0\r\n\r\n", false),
+        (
+            "GET /hello.txt HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n",
+            true,
+        ),
+        ("GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", true),
+    ] {
+        let stream = server.connect();
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut writer = stream;
+        writer.write_all(request.as_bytes()).expect("send");
+        let reply = read_response(&mut reader, false);
+        assert_eq!(reply.text(), "hello\n", "{request:?}");
+        let said = if keeps { "keep-alive" } else { "close" };
+        assert_eq!(reply.header("Connection"), Some(said), "{request:?}");
+        if keeps {
+            // Still open: a second request is answered on it.
+            writer.write_all(request.as_bytes()).expect("send again");
+            assert_eq!(read_response(&mut reader, false).status, 200, "{request:?}");
+        } else {
+            assert!(
+                closed_within(&mut writer, Duration::from_secs(5)),
+                "{request:?}: still open after Connection: close"
+            );
+        }
+    }
+}
+
+#[test]
+fn an_idle_kept_alive_connection_is_closed_silently_after_the_idle_timeout() {
+    let site = Site::new();
+    let server = start(&site, &[("MINI_WEB_KEEPALIVE_MS", "300")]);
+    let stream = server.connect();
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    writer
+        .write_all(get("/hello.txt").as_bytes())
+        .expect("send");
+    assert_eq!(read_response(&mut reader, false).status, 200);
+    // Nothing more is asked: the server closes without a word (no 408: nobody asked anything).
+    let mut rest = Vec::new();
+    reader
+        .get_mut()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let _ = reader.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{:?}", String::from_utf8_lossy(&rest));
+    assert!(
+        server.stderr_lines().is_empty(),
+        "{:?}",
+        server.stderr_lines()
+    );
+}
+
+#[test]
+fn a_connection_serves_at_most_max_requests() {
+    let site = Site::new();
+    let server = start(&site, &[("MINI_WEB_MAX_REQUESTS", "3")]);
+    let stream = server.connect();
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    let mut writer = stream;
+    let mut said = Vec::new();
+    for _ in 0..3 {
+        writer
+            .write_all(get("/hello.txt").as_bytes())
+            .expect("send");
+        let reply = read_response(&mut reader, false);
+        said.push(reply.header("Connection").map(String::from));
+    }
+    let expected = ["keep-alive", "keep-alive", "close"].map(|s| Some(s.to_string()));
+    assert_eq!(said, expected);
+    assert!(closed_within(&mut writer, Duration::from_secs(5)));
+}
+
+#[test]
+fn hundreds_of_clients_sending_a_byte_at_a_time_do_not_delay_a_normal_client() {
+    // Fork stages hold a process for each of these until its deadline (128 at most): the normal
+    // client would be served only after the slow ones were cut off. Here each is a buffer.
+    const SLOW: usize = 300;
+    let site = Site::new();
+    let server = start(&site, &[]);
+    let request = b"GET /hello.txt HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: yes\r\n\r\n";
+    let mut slow: Vec<TcpStream> = (0..SLOW).map(|_| server.connect()).collect();
+    // Every slow client sends a few bytes of its head, one byte per round.
+    for round in 0..8 {
+        for stream in &mut slow {
+            stream
+                .write_all(&request[round..=round])
+                .expect("a slow byte");
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    // The normal client: answered now, while every slow client is still in its head.
+    let reply = server.get("/hello.txt");
+    assert_eq!((reply.status, reply.text().as_str()), (200, "hello\n"));
+    for stream in &mut slow {
+        stream.set_nonblocking(true).expect("non-blocking");
+        let mut byte = [0u8; 1];
+        match stream.read(&mut byte) {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            other => panic!("a slow client was answered or cut off first: {other:?}"),
+        }
+        stream.set_nonblocking(false).expect("blocking");
+    }
+    // And the slow ones are still served when they finish.
+    for stream in slow.iter_mut().take(20) {
+        stream.write_all(&request[8..]).expect("the rest");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        assert_eq!(read_response(&mut reader, false).text(), "hello\n");
+    }
+    // Still the same workers: nothing was forked for them.
+    assert_eq!(server.children().len(), cores());
+}
+
+#[test]
+fn the_master_forks_one_worker_per_core_or_as_many_as_asked() {
+    let site = Site::new();
+    let server = start(&site, &[]);
+    poll_until(Duration::from_secs(2), || {
+        server.children().len() == cores()
+    });
+    assert_eq!(server.children().len(), cores());
+    // The same few processes serve every connection.
+    for _ in 0..20 {
+        assert_eq!(server.get("/hello.txt").status, 200);
+    }
+    poll_until(Duration::from_secs(2), || logged_pids(&server).len() == 20);
+    let workers: Vec<String> = server.children().iter().map(u32::to_string).collect();
+    let pids = logged_pids(&server);
+    assert!(
+        pids.iter().all(|pid| workers.contains(pid)),
+        "{pids:?} {workers:?}"
+    );
+
+    let mut command = stage(STAGE).command_with_port(&site, "0");
+    command.args(["--workers", "3"]);
+    let three = Server::spawn(STAGE, command);
+    poll_until(Duration::from_secs(2), || three.children().len() == 3);
+    assert_eq!(three.children().len(), 3);
+
+    for bad in ["0", "many", "5000"] {
+        let mut command = stage(STAGE).command_with_port(&site, "0");
+        command.args(["--workers", bad]);
+        Command::from_std(command)
+            .timeout(Duration::from_secs(5))
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("--workers").and(predicate::str::contains(bad)));
+    }
+}
+
+#[test]
+fn a_killed_worker_is_replaced() {
+    let site = Site::new();
+    let server = start(&site, &[]);
+    poll_until(Duration::from_secs(2), || {
+        server.children().len() == cores()
+    });
+    let before = server.children();
+    let victim = before[0];
+    kill(Pid::from_raw(victim as i32), Signal::SIGKILL).expect("kill a worker");
+    let replaced = poll_until(Duration::from_secs(5), || {
+        let now = server.children();
+        now.len() == before.len() && !now.contains(&victim)
+    });
+    assert!(replaced, "{before:?} then {:?}", server.children());
+    for _ in 0..10 {
+        assert_eq!(server.get("/hello.txt").status, 200);
+    }
+    let logged = poll_until(Duration::from_secs(2), || {
+        (server.stderr_lines().iter()).any(|line| line.contains(&format!("worker {victim} ended")))
+    });
+    assert!(logged, "{:?}", server.stderr_lines());
+}
+
+#[test]
+fn a_panicking_request_costs_its_connection_only() {
+    let site = Site::new();
+    let server = start(&site, &[("MINI_WEB_KEEPALIVE_MS", "10000")]);
+    poll_until(Duration::from_secs(2), || {
+        server.children().len() == cores()
+    });
+    let workers = server.children();
+    // A bystander connection, open on some worker before and after the panic.
+    let bystander = server.connect();
+    let mut reader = BufReader::new(bystander.try_clone().expect("clone"));
+    let mut writer = bystander;
+    writer
+        .write_all(get("/hello.txt").as_bytes())
+        .expect("send");
+    assert_eq!(read_response(&mut reader, false).status, 200);
+    for _ in 0..2 * cores() {
+        let reply = server.get("/broken/panic.py");
+        assert_eq!(reply.status, 500);
+        assert_eq!(reply.header("Connection"), Some("close"));
+    }
+    writer
+        .write_all(get("/hello.txt").as_bytes())
+        .expect("send");
+    assert_eq!(read_response(&mut reader, false).text(), "hello\n");
+    assert_eq!(
+        server.children(),
+        workers,
+        "a worker died of a caught panic"
+    );
+}
+
+#[test]
+fn hang_ups_and_resets_are_logged_once_and_cost_only_their_connection() {
+    let site = Site::new();
+    site.write_large("big.bin", 64 * 1024 * 1024);
+    let server = start(&site, &[]);
+    let bystander = server.connect();
+    let mut reader = BufReader::new(bystander.try_clone().expect("clone"));
+    let mut writer = bystander;
+    writer
+        .write_all(get("/hello.txt").as_bytes())
+        .expect("send");
+    assert_eq!(read_response(&mut reader, false).status, 200);
+    let mut peers = Vec::new();
+    for how in [
+        "closes mid-download",
+        "resets mid-download",
+        "resets mid-request",
+    ] {
+        let mut stream = server.connect();
+        if how == "resets mid-request" {
+            stream
+                .write_all(b"GET /hello.txt HTTP/1.1\r\nHo")
+                .expect("send");
+        } else {
+            stream.write_all(get("/big.bin").as_bytes()).expect("send");
+            let mut first = [0u8; 8 * 1024];
+            stream.read_exact(&mut first).expect("the download starts");
+        }
+        // Give the server a moment to hold the request before the client goes.
+        thread::sleep(Duration::from_millis(100));
+        let peer = stream.local_addr().expect("local address").to_string();
+        if how == "closes mid-download" {
+            drop(stream);
+        } else {
+            let abort = nix::libc::linger {
+                l_onoff: 1,
+                l_linger: 0,
+            };
+            use std::os::fd::AsFd;
+            nix::sys::socket::setsockopt(
+                &stream.as_fd(),
+                nix::sys::socket::sockopt::Linger,
+                &abort,
+            )
+            .expect("SO_LINGER");
+            drop(stream);
+        }
+        let logged = poll_until(Duration::from_secs(5), || {
+            (server.stderr_lines().iter()).any(|line| line.starts_with(&format!("{peer}: ")))
+        });
+        assert!(
+            logged,
+            "{how}: no line names {peer}: {:?}",
+            server.stderr_lines()
+        );
+        peers.push((how, peer));
+    }
+    writer
+        .write_all(get("/hello.txt").as_bytes())
+        .expect("send");
+    assert_eq!(read_response(&mut reader, false).text(), "hello\n");
+    thread::sleep(Duration::from_millis(200));
+    let lines = server.stderr_lines();
+    for (how, peer) in peers {
+        let naming: Vec<_> = (lines.iter())
+            .filter(|line| line.starts_with(&format!("{peer}: ")))
+            .collect();
+        assert_eq!(naming.len(), 1, "{how}: {naming:?}");
+    }
+}
+
+#[test]
+fn sigterm_stops_the_master_and_every_worker_with_connections_open() {
+    let site = Site::new();
+    site.write_large("big.bin", 64 * 1024 * 1024);
+    for signal in [Signal::SIGTERM, Signal::SIGINT] {
+        let server = start(&site, &[]);
+        poll_until(Duration::from_secs(2), || {
+            server.children().len() == cores()
+        });
+        let workers = server.children();
+        // Connections in every state: idle, kept alive, mid-head, mid-download.
+        let mut open: Vec<TcpStream> = (0..50).map(|_| server.connect()).collect();
+        for stream in open.iter_mut().take(10) {
+            stream
+                .write_all(b"GET /hello.txt HTTP/1.1\r\nHo")
+                .expect("send");
+        }
+        let mut downloading = server.connect();
+        downloading
+            .write_all(get("/big.bin").as_bytes())
+            .expect("send");
+        let mut first = [0u8; 8 * 1024];
+        downloading
+            .read_exact(&mut first)
+            .expect("the download starts");
+        let pid = server.pid();
+        let started = Instant::now();
+        let status = server.stop(signal, Duration::from_secs(3));
+        let status = status.unwrap_or_else(|| panic!("still running 3 s after {signal}"));
+        assert!(status.success(), "{signal}: {status}");
+        assert!(started.elapsed() < Duration::from_secs(3));
+        for worker in workers {
+            assert!(process_gone(worker), "{signal}: worker {worker} lives");
+        }
+        assert!(children_of(pid).is_empty());
+    }
+}
