@@ -7,6 +7,10 @@
 //! keep-alive connections: one per request takes a `Connection: close` header and trust that
 //! it reconnects the way `ab` does by default.
 //!
+//! For the servers that keep connections open (stage 5, nginx with a worker per core) a second
+//! pass adds `-k`: then each of ab's clients sends request after request on one connection,
+//! and what is measured is the server's work per request, without the connection's.
+//!
 //! Flags used for every run: `-c` concurrent clients, `-t` a time cap and `-n` a request cap
 //! (whichever comes first; `-t` must come before `-n`, or ab resets `-n`), `-r` to go on after a
 //! socket error (it is counted, not fatal), `-l` to accept pages whose length varies (the
@@ -21,14 +25,20 @@ pub struct Load {
     pub concurrency: u32,
     pub requests: u32,
     pub seconds: u32,
+    /// `-k`: each client keeps its connection for request after request (HTTP/1.0 with
+    /// `Connection: Keep-Alive`), for the servers that keep connections (stage 5, nginx).
+    pub keep_alive: bool,
 }
 
 impl Load {
     /// The flags, as the report prints them.
     pub fn flags(&self) -> String {
         format!(
-            "-c {} -t {} -n {} -r -l",
-            self.concurrency, self.seconds, self.requests
+            "-c {} -t {} -n {} -r -l{}",
+            self.concurrency,
+            self.seconds,
+            self.requests,
+            if self.keep_alive { " -k" } else { "" }
         )
     }
 }
@@ -62,6 +72,7 @@ pub fn run_ab(load: Load, url: &str, scratch: &Path) -> Result<Measured, String>
         .args(["-n", &load.requests.to_string()])
         .args(["-r", "-l", "-e"])
         .arg(&csv)
+        .args(load.keep_alive.then_some("-k"))
         .arg(url)
         .output()
         .map_err(|e| format!("cannot run ab: {e}"))?;

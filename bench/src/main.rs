@@ -18,7 +18,9 @@
 //! The peers: `fork_ceiling` (this package's other binary: fork per connection and nothing
 //! else, the most this design can do), python's `http.server` (the tutorial's language; it is
 //! threaded, not forking, and it is the Python server at hand), and nginx when installed (one
-//! worker, keep-alive off, so it too pays for a connection per request).
+//! worker, keep-alive off, so it too pays for a connection per request; and for stage 5, a
+//! second nginx with as many workers as stage 5 and keep-alive on). The servers that keep
+//! connections open (stage 5 and that nginx) are timed a second time with `ab -k`.
 //!
 //! # Layout
 //!
@@ -26,9 +28,11 @@
 //! - `servers.rs`: the site, starting and stopping each server.
 //! - `load.rs`: running `ab` and reading its numbers.
 //! - `memory.rs`: the slow client and the peak memory of the process serving it.
+//! - `flood.rs`: `--flood`, availability under slow-client floods (slowhttptest).
 //! - `report.rs`: the markdown tables and the SVG chart.
 //! - `bin/fork_ceiling.rs`: the ceiling server.
 
+mod flood;
 mod load;
 mod memory;
 mod report;
@@ -48,16 +52,19 @@ const STAGES: &[Stage] = &[
         package: "v1_static",
         launch: Launch::SiteInCurrentDir,
         dynamic_page: None,
+        workers: false,
     },
     Stage {
         package: "v2_suffix_dispatch",
         launch: Launch::SiteInCurrentDir,
         dynamic_page: Some("/login.py"),
+        workers: false,
     },
     Stage {
         package: "v3_wsgi",
         launch: Launch::SiteInCurrentDir,
         dynamic_page: Some("/index.py"),
+        workers: false,
     },
     Stage {
         package: "v4_configurable",
@@ -66,6 +73,15 @@ const STAGES: &[Stage] = &[
         },
         // A template read and filled on every request.
         dynamic_page: Some("/index.py"),
+        workers: false,
+    },
+    Stage {
+        package: "v5_event_loop",
+        launch: Launch::ConfigFile {
+            application: "mini_frame:application",
+        },
+        dynamic_page: Some("/index.py"),
+        workers: true,
     },
 ];
 
@@ -78,14 +94,20 @@ usage: cargo run --release -p bench -- [options]
   --seconds N        seconds per ab run at most (default 5)
   --concurrency N    concurrent connections (default 8)
   --servers LIST     comma-separated, from: v1_static,v2_suffix_dispatch,v3_wsgi,
-                     v4_configurable,ceiling,python,nginx
+                     v4_configurable,v5_event_loop,ceiling,python,nginx,nginx-per-core
                      (default: all; python and nginx are skipped with a note when missing)
+  --flood            instead of timing requests: each stage and nginx-per-core under a
+                     slowloris flood and a slow-read flood (slowhttptest), its availability
+                     probed every second; writes floods.md (see flood.rs)
+  --flood-seconds N  how long each flood lasts (default 40)
   --profile NAME     cargo profile to build the stages with (default release)
   --out DIR          where results.md and requests-per-second.svg go
                      (default: docs/src/performance in the workspace)
 ";
 
 struct Options {
+    flood: bool,
+    flood_seconds: u32,
     rounds: u32,
     load: Load,
     warm_up: u32,
@@ -97,11 +119,14 @@ struct Options {
 
 fn parse_options() -> Result<Options, String> {
     let mut options = Options {
+        flood: false,
+        flood_seconds: 40,
         rounds: 5,
         load: Load {
             concurrency: 8,
             requests: 20_000,
             seconds: 5,
+            keep_alive: false,
         },
         warm_up: 500,
         memory_hold: Duration::from_millis(1500),
@@ -126,6 +151,8 @@ fn parse_options() -> Result<Options, String> {
                 options.memory_hold = Duration::from_millis(300);
             }
             "--rounds" => options.rounds = number(value()?)?,
+            "--flood" => options.flood = true,
+            "--flood-seconds" => options.flood_seconds = number(value()?)?,
             "--requests" => options.load.requests = number(value()?)?,
             "--seconds" => options.load.seconds = number(value()?)?,
             "--concurrency" => options.load.concurrency = number(value()?)?,
@@ -165,6 +192,23 @@ fn run() -> Result<(), String> {
     }
     let mut notes = Vec::new();
     let contenders = choose_contenders(&options, &mut notes)?;
+    if options.flood {
+        let stages: Vec<&str> = contenders
+            .iter()
+            .filter_map(|c| match c {
+                Contender::Stage(stage) => Some(stage.package),
+                _ => None,
+            })
+            .collect();
+        let bin_dir = build(&options.profile, &stages)?;
+        return flood::run(
+            &contenders,
+            &bin_dir,
+            &options.out,
+            options.flood_seconds,
+            &options.profile,
+        );
+    }
     let stages: Vec<&str> = contenders
         .iter()
         .filter_map(|c| match c {
@@ -214,7 +258,19 @@ fn run() -> Result<(), String> {
         }
     }
 
-    let rates = time_requests(&options, &running, &scratch)?;
+    let rates = time_requests(&options, options.load, &running, &scratch, |_| true)?;
+    // The same again with keep-alive, for the servers that keep connections open.
+    let keep_alive = Load {
+        keep_alive: true,
+        ..options.load
+    };
+    let keep_alive_rates = time_requests(
+        &options,
+        keep_alive,
+        &running,
+        &scratch,
+        Contender::keeps_alive,
+    )?;
 
     let mut memory = Vec::new();
     for (contender, server) in &running {
@@ -242,6 +298,7 @@ fn run() -> Result<(), String> {
             notes,
         },
         load: options.load,
+        keep_alive_rates,
         rounds: options.rounds,
         build_profile: options.profile.clone(),
         rates,
@@ -268,7 +325,12 @@ fn run() -> Result<(), String> {
 /// Every server of this run: the chosen stages, then the peers that are installed.
 fn choose_contenders(options: &Options, notes: &mut Vec<String>) -> Result<Vec<Contender>, String> {
     let mut all: Vec<Contender> = STAGES.iter().copied().map(Contender::Stage).collect();
-    all.extend([Contender::Ceiling, Contender::Python, Contender::Nginx]);
+    all.extend([
+        Contender::Ceiling,
+        Contender::Python,
+        Contender::Nginx,
+        Contender::NginxPerCore,
+    ]);
     let wanted = |c: &Contender| {
         options
             .servers
@@ -288,10 +350,12 @@ fn choose_contenders(options: &Options, notes: &mut Vec<String>) -> Result<Vec<C
             Contender::Python if command_line("python3", &["--version"]).is_empty() => {
                 notes.push("python3 is not installed: its http.server was skipped".into())
             }
-            Contender::Nginx if servers::nginx_binary().is_none() => notes.push(
-                "nginx is not installed (`sudo apt-get install nginx-light`): it was skipped"
-                    .into(),
-            ),
+            Contender::Nginx | Contender::NginxPerCore if servers::nginx_binary().is_none() => {
+                notes.push(format!(
+                    "nginx is not installed (`sudo apt-get install nginx-light`): {} was skipped",
+                    contender.name()
+                ))
+            }
             _ => chosen.push(contender),
         }
     }
@@ -302,8 +366,10 @@ fn choose_contenders(options: &Options, notes: &mut Vec<String>) -> Result<Vec<C
 /// every server in turn. Returns each server's rounds combined, per kind of request.
 fn time_requests(
     options: &Options,
+    load: Load,
     running: &[(Contender, Running)],
     scratch: &Path,
+    include: impl Fn(&Contender) -> bool,
 ) -> Result<Rates, String> {
     // Per kind of request, each server's measurements, one per round.
     type Rounds = Vec<(Scenario, Vec<(Contender, Vec<Measured>)>)>;
@@ -312,7 +378,7 @@ fn time_requests(
         .map(|&scenario| {
             let row = running
                 .iter()
-                .filter(|(c, _)| c.path_for(scenario).is_some())
+                .filter(|(c, _)| c.path_for(scenario).is_some() && include(c))
                 .map(|(c, _)| (*c, Vec::new()))
                 .collect();
             (scenario, row)
@@ -330,10 +396,11 @@ fn time_requests(
                 let path = contender
                     .path_for(*scenario)
                     .expect("rows serve their scenario");
-                let m = load::run_ab(options.load, &server.url(path), scratch)?;
+                let m = load::run_ab(load, &server.url(path), scratch)?;
                 eprintln!(
-                    "round {round}/{}: {:<26} {:<20} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  failed {}",
+                    "round {round}/{}{}: {:<26} {:<20} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  failed {}",
                     options.rounds,
+                    if load.keep_alive { " (-k)" } else { "" },
                     scenario.title(),
                     contender.name(),
                     m.requests_per_second,
@@ -457,6 +524,12 @@ fn tool_versions(contenders: &[Contender]) -> Vec<String> {
                 servers::nginx_binary()
                     .map(|nginx| command_line(&nginx.to_string_lossy(), &["-v"]))
                     .unwrap_or_default()
+            )),
+            Contender::NginxPerCore => tools.push(format!(
+                "nginx, a worker per core: the same nginx with `worker_processes {}` (as many \
+                 as stage 5 forks), `keepalive_timeout 5`, `keepalive_requests 1000` (stage \
+                 5's limits), `access_log off`, `sendfile on`",
+                std::thread::available_parallelism().map_or(1, |n| n.get())
             )),
             _ => {}
         }

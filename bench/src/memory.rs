@@ -3,7 +3,7 @@
 //! memory (`VmHWM` in `/proc/<pid>/status`) of the process that serves it.
 //!
 //! Which process that is depends on the server: for the stages and the ceiling, the child
-//! forked for the connection; for nginx, its worker; for python's threaded server, the whole
+//! forked for the connection; for nginx and stage 5, the worker (of several, the largest); for python's threaded server, the whole
 //! process (its threads share one address space, so there is nothing smaller to measure).
 
 use std::io::{Read, Write};
@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::servers::{children_of, Contender, Running, BIG_FILE};
+use crate::servers::{children_of, Contender, Running, Stage, BIG_FILE};
 
 /// What was measured while the slow client held the transfer.
 #[derive(Debug, Clone, Copy)]
@@ -59,6 +59,12 @@ pub fn measure(
         Contender::Nginx => *before
             .first()
             .ok_or_else(|| fail("no nginx worker".into()))?,
+        // Workers that were there before: the one serving us is the one that grew most.
+        Contender::NginxPerCore | Contender::Stage(Stage { workers: true, .. }) => before
+            .iter()
+            .copied()
+            .max_by_key(|&pid| vm_hwm_kib(pid).unwrap_or(0))
+            .ok_or_else(|| fail("no worker".into()))?,
         Contender::Stage(_) | Contender::Ceiling => {
             let new: Vec<u32> = children_of(server.pid())
                 .into_iter()

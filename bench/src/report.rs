@@ -8,7 +8,7 @@ use std::fmt::Write;
 
 use crate::load::{Load, Measured};
 use crate::memory::Streaming;
-use crate::servers::{Contender, Scenario};
+use crate::servers::{Contender, Scenario, Stage};
 
 /// Where and how the benchmark ran.
 pub struct Machine {
@@ -29,6 +29,8 @@ pub type Rates = Vec<(Scenario, Vec<(Contender, Measured)>)>;
 pub struct Results {
     pub machine: Machine,
     pub load: Load,
+    /// The servers that keep connections open, timed again with `ab -k`.
+    pub keep_alive_rates: Rates,
     pub rounds: u32,
     pub build_profile: String,
     pub rates: Rates,
@@ -163,6 +165,41 @@ pub fn markdown(results: &Results) -> String {
         }
     }
 
+    if !results.keep_alive_rates.is_empty() {
+        let _ = writeln!(md, "\n### With keep-alive (`ab -k`)\n");
+        let _ = writeln!(
+            md,
+            "The servers that keep a connection open between requests, timed again with \
+             `ab {}`: each client sends request after request on one connection.",
+            Load {
+                keep_alive: true,
+                ..results.load
+            }
+            .flags()
+        );
+        let _ = writeln!(md);
+        let _ = writeln!(
+            md,
+            "| Request | Server | Requests/s | Latency p50 (ms) | Latency p99 (ms) | Failed |"
+        );
+        let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
+        for (scenario, row) in &results.keep_alive_rates {
+            for (contender, measured) in row {
+                let _ = writeln!(
+                    md,
+                    "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+                    scenario.title(),
+                    contender.name(),
+                    measured.requests_per_second,
+                    measured.p50_ms,
+                    measured.p99_ms,
+                    measured.failed
+                );
+            }
+        }
+        md.push_str(&versus_nginx_per_core(results));
+    }
+
     if !results.memory.is_empty() {
         let _ = writeln!(
             md,
@@ -183,6 +220,9 @@ pub fn markdown(results: &Results) -> String {
             let process = match contender {
                 Contender::Python => "the server (threads share it)",
                 Contender::Nginx => "the worker",
+                Contender::NginxPerCore | Contender::Stage(Stage { workers: true, .. }) => {
+                    "the worker serving it (every connection of that worker)"
+                }
                 _ => "the child forked for the connection",
             };
             match outcome {
@@ -208,6 +248,40 @@ pub fn markdown(results: &Results) -> String {
     md
 }
 
+/// Stage 5 divided by nginx with as many workers, in both modes, per kind of request.
+fn versus_nginx_per_core(results: &Results) -> String {
+    let find = |rates: &Rates, scenario: Scenario, wanted: &dyn Fn(&Contender) -> bool| {
+        let row = &rates.iter().find(|(s, _)| *s == scenario)?.1;
+        let (_, m) = row.iter().find(|(c, _)| wanted(c))?;
+        Some(m.requests_per_second)
+    };
+    let is_v5 = |c: &Contender| matches!(c, Contender::Stage(Stage { workers: true, .. }));
+    let is_nginx = |c: &Contender| matches!(c, Contender::NginxPerCore);
+    let mut md = String::from(
+        "\n### Stage 5 against nginx with as many workers\n\n\
+         Requests per second of `v5_event_loop` divided by those of nginx with a worker per \
+         core, in the same run: above 1 the stage is faster.\n\n\
+         | Request | New connection per request | Keep-alive (`-k`) |\n|---|---:|---:|\n",
+    );
+    for scenario in [Scenario::SmallPage, Scenario::MediumFile] {
+        let ratio = |rates: &Rates| match (
+            find(rates, scenario, &is_v5),
+            find(rates, scenario, &is_nginx),
+        ) {
+            (Some(stage), Some(nginx)) if nginx > 0.0 => format!("{:.2}", stage / nginx),
+            _ => "–".to_string(),
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} |",
+            scenario.title(),
+            ratio(&results.rates),
+            ratio(&results.keep_alive_rates)
+        );
+    }
+    md
+}
+
 /// Colours: the stages in blues, each peer its own colour.
 fn colour(contender: &Contender) -> &'static str {
     match contender {
@@ -215,11 +289,13 @@ fn colour(contender: &Contender) -> &'static str {
             "v1_static" => "#1f5fa8",
             "v2_suffix_dispatch" => "#3d85c6",
             "v3_wsgi" => "#6fa8dc",
-            _ => "#9fc5e8",
+            "v4_configurable" => "#9fc5e8",
+            _ => "#674ea7",
         },
         Contender::Ceiling => "#7f7f7f",
         Contender::Python => "#e69138",
         Contender::Nginx => "#38761d",
+        Contender::NginxPerCore => "#6aa84f",
     }
 }
 

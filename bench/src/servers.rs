@@ -45,6 +45,9 @@ pub struct Stage {
     pub launch: Launch,
     /// A page its framework makes on every request, if the stage has a framework.
     pub dynamic_page: Option<&'static str>,
+    /// Stage 5: a fixed set of workers (one per core), each serving many connections, kept
+    /// alive; not a child per connection.
+    pub workers: bool,
 }
 
 /// One server of the comparison.
@@ -57,6 +60,9 @@ pub enum Contender {
     Python,
     /// nginx with one worker and keep-alive off.
     Nginx,
+    /// nginx as stage 5 runs: a worker per core, keep-alive on (it closes after each answer
+    /// when the client asks, as `ab` without `-k` does).
+    NginxPerCore,
 }
 
 impl Contender {
@@ -67,6 +73,7 @@ impl Contender {
             Contender::Ceiling => "fork_ceiling",
             Contender::Python => "python http.server",
             Contender::Nginx => "nginx",
+            Contender::NginxPerCore => "nginx, a worker per core",
         }
     }
 
@@ -77,6 +84,16 @@ impl Contender {
             Contender::Ceiling => "ceiling",
             Contender::Python => "python",
             Contender::Nginx => "nginx",
+            Contender::NginxPerCore => "nginx-per-core",
+        }
+    }
+
+    /// Whether it keeps connections open between requests when asked (`ab -k`).
+    pub fn keeps_alive(&self) -> bool {
+        match self {
+            Contender::Stage(stage) => stage.workers,
+            Contender::NginxPerCore => true,
+            _ => false,
         }
     }
 
@@ -155,7 +172,11 @@ impl Contender {
                     rest.split_whitespace().next()?.parse().ok()
                 })
             }
-            Contender::Nginx => start_nginx(site),
+            Contender::Nginx => start_nginx(site, 1, false),
+            Contender::NginxPerCore => {
+                let cores = thread::available_parallelism().map_or(1, |n| n.get());
+                start_nginx(site, cores, true)
+            }
         }
     }
 }
@@ -334,10 +355,12 @@ pub fn nginx_binary() -> Option<PathBuf> {
         .find(|path| path.is_file())
 }
 
-/// nginx configured like our stages behave: one worker process, a new connection per request
-/// (`keepalive_timeout 0`), no access log, `sendfile` for files. Everything it writes stays in
-/// the site's folder; it runs in the foreground as the current user.
-fn start_nginx(site: &Site) -> Result<Running, String> {
+/// nginx configured like our stages behave: `workers` worker processes (stages 1-4: one; stage
+/// 5: one per core), a new connection per request (`keepalive_timeout 0`) unless `keep_alive`
+/// (then as stage 5: 5 s idle, 1000 requests a connection), no access log, `sendfile` for files.
+/// Everything it writes stays in the site's folder; it runs in the foreground as the current
+/// user.
+fn start_nginx(site: &Site, workers: usize, keep_alive: bool) -> Result<Running, String> {
     let binary = nginx_binary().ok_or("nginx is not installed")?;
     let prefix = site.dir().join("nginx");
     std::fs::create_dir_all(&prefix).map_err(|e| format!("nginx: {e}"))?;
@@ -353,16 +376,21 @@ fn start_nginx(site: &Site) -> Result<Running, String> {
     } else {
         ""
     };
+    let keepalive = if keep_alive {
+        "keepalive_timeout 5; keepalive_requests 1000;"
+    } else {
+        "keepalive_timeout 0;"
+    };
     let conf = format!(
         "{user}
 daemon off;
-worker_processes 1;
+worker_processes {workers};
 pid {p}/nginx.pid;
 error_log {p}/error.log;
-events {{ worker_connections 1024; }}
+events {{ worker_connections 4096; }}
 http {{
     access_log off;
-    keepalive_timeout 0;
+    {keepalive}
     sendfile on;
     types {{ text/html html; application/octet-stream bin; }}
     client_body_temp_path {p}/client_body;
@@ -395,7 +423,11 @@ http {{
         .spawn()
         .map_err(|e| format!("nginx: cannot start: {e}"))?;
     let running = Running {
-        name: "nginx",
+        name: if keep_alive {
+            "nginx, a worker per core"
+        } else {
+            "nginx"
+        },
         port,
         child,
     };
