@@ -250,6 +250,7 @@ impl Connection {
         }
     }
 
+    // ANCHOR: request_ready
     /// Whether a request can be answered now: its whole head is here, or it never will be (a
     /// limit broken, the client gone quiet past the deadline, or closed in the middle). Then
     /// [`Connection::read_head`] returns it. The previous response must have been written first:
@@ -301,6 +302,7 @@ impl Connection {
         self.request = Some(outcome);
         true
     }
+    // ANCHOR_END: request_ready
 
     /// The request [`Connection::request_ready`] found: its head, or why it cannot be read.
     /// Never waits (the same name as [`Client::read_head`](crate::Client::read_head), which
@@ -408,6 +410,7 @@ impl Connection {
         }
     }
 
+    // ANCHOR: flush
     /// Writes as much of the queued responses as the socket takes now, without waiting. When
     /// all is written the connection waits for its next request, or closes.
     pub fn flush(&mut self) {
@@ -467,6 +470,7 @@ impl Connection {
             self.timed_out = false;
         }
     }
+    // ANCHOR_END: flush
 
     /// Logs a connection that failed (a hang-up or reset in the middle) in one line, as
     /// [`end_child`](crate::end_child) does, and gives it up.

@@ -408,7 +408,7 @@ const CHAPTERS: &[Chapter] = &[
                     path: "/index.py",
                     headers: &[],
                 },
-                shows: Shows::Reply,
+                shows: Shows::ReplyWithPid,
             },
             Step {
                 name: "close",
@@ -730,6 +730,36 @@ fn section(out: &mut String, name: &str, text: &str) {
     out.push_str(&format!("ANCHOR: {name}\n{text}ANCHOR_END: {name}\n"));
 }
 
+/// Reads one response: its head, then `Content-Length` bytes of body (none for `HEAD`), or
+/// everything until the server closes if the head names no length.
+fn read_one_reply(stream: &mut std::net::TcpStream, head_only: bool) -> Vec<u8> {
+    use std::io::Read;
+    let mut reply = Vec::new();
+    let mut byte = [0u8; 1];
+    while !reply.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => reply.push(byte[0]),
+            _ => return reply,
+        }
+    }
+    let head = String::from_utf8_lossy(&reply).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|line| line.strip_prefix("content-length: "))
+        .and_then(|length| length.trim().parse::<usize>().ok());
+    match length {
+        Some(_) if head_only => {}
+        Some(length) => {
+            let mut body = vec![0; length];
+            if stream.read_exact(&mut body).is_ok() {
+                reply.extend(body);
+            }
+        }
+        None => reply.extend(read_to_close(stream)),
+    }
+    reply
+}
+
 /// Sends what a step sends over a fresh connection and returns every byte of the reply.
 /// `port` is the one the student's curl would name in its `Host` header.
 fn exchange(server: &Server, port: u16, sends: &Sends) -> Vec<u8> {
@@ -750,9 +780,9 @@ fn exchange(server: &Server, port: u16, sends: &Sends) -> Vec<u8> {
             }
             request.push_str("\r\n");
             stream.write_all(request.as_bytes()).expect("send");
-            // curl leaves once it has the whole answer; a server that keeps the connection
-            // open (stage 5) closes it when it sees we have nothing more to send.
-            mini_web_tests::half_close(&stream);
+            // As curl does: the answer ends where its Content-Length says (a server that keeps
+            // the connection open, stage 5, never closes it), or at the close.
+            return read_one_reply(&mut stream, *method == "HEAD");
         }
         Sends::Bytes(pieces) => {
             for (i, piece) in pieces.iter().enumerate() {
