@@ -246,7 +246,8 @@ fn report(rows: &[(&str, Vec<Seen>)], seconds: u32, profile: &str) -> String {
     let cpus = thread::available_parallelism().map_or(1, |n| n.get());
     let _ = writeln!(
         md,
-        "Measured {date} on {cpus} CPUs, stages built with the `{profile}` profile, every server started fresh for each \
+        "Measured {date} on {cpus} CPUs, stages built with the `{profile}` profile, every \
+         server started fresh for each \
          flood with its defaults. Each flood lasts {seconds} s; a probe asks for the 1 KiB page \
          on a new connection every second and counts as answered if the whole page arrives \
          within {} s.\n",

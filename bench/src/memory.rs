@@ -3,7 +3,8 @@
 //! memory (`VmHWM` in `/proc/<pid>/status`) of the process that serves it.
 //!
 //! Which process that is depends on the server: for the stages and the ceiling, the child
-//! forked for the connection; for nginx and stage 5, the worker (of several, the largest); for python's threaded server, the whole
+//! forked for the connection; for nginx and stage 5, the worker (of several, the largest);
+//! for python's threaded server, the whole
 //! process (its threads share one address space, so there is nothing smaller to measure).
 
 use std::io::{Read, Write};

@@ -13,6 +13,10 @@
 //! And for the child ([`Children::set_up_child`], [`end_child`]): signals back to their
 //! defaults, the inherited listener closed, death with its parent, a fresh memory arena, and a
 //! panic answered with a 500 page instead of a silently closed connection.
+//!
+//! Stage 5's master uses the same bookkeeping for its fixed set of workers: it forks them,
+//! sleeps in [`Children::wait_for_an_exit`] until one ends (to fork another) or a signal stops
+//! them all, and each worker starts with [`Children::set_up_worker`].
 
 use std::env;
 use std::io::{self, Write};

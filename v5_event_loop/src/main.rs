@@ -235,7 +235,8 @@ impl WsgiServer {
         };
         // The server's own header first (head writes it), then the framework's, as the
         // tutorial does. The framing is the server's alone: head counts the body itself and
-        // says whether the connection stays open, so what the framework said of either is dropped.
+        // says whether the connection stays open, so what the framework said of either is
+        // dropped.
         let framing = ["Content-Length", "Connection"];
         let headers: Vec<(&str, &str)> = (started.headers.iter())
             .filter(|(name, _)| !framing.iter().any(|f| name.eq_ignore_ascii_case(f)))
