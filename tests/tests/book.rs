@@ -65,7 +65,7 @@ enum Sends {
 enum Shows {
     /// The reply as `curl -i` prints it (a long body cut short).
     Reply,
-    /// The same, for a page that names the pid of the process that made it (stage 2): the pid
+    /// The same, for a page that names the pid of the process that made it (stages 2-4): the pid
     /// the server logged for this request is shown as [`STAND_IN_PID`], with `Content-Length`
     /// to match, so the transcript reads the same on every run. Not for `HEAD`: its length
     /// counts a body that is not there to rewrite.
@@ -245,7 +245,7 @@ const CHAPTERS: &[Chapter] = &[
                     path: "/index.py",
                     headers: &[],
                 },
-                shows: Shows::Reply,
+                shows: Shows::ReplyWithPid,
             },
             Step {
                 name: "environ",
@@ -275,7 +275,7 @@ const CHAPTERS: &[Chapter] = &[
                     path: "/nothing.py",
                     headers: &[],
                 },
-                shows: Shows::Reply,
+                shows: Shows::ReplyWithPid,
             },
             Step {
                 name: "no_start",
@@ -351,7 +351,7 @@ const CHAPTERS: &[Chapter] = &[
                     path: "/nothing.py",
                     headers: &[],
                 },
-                shows: Shows::Reply,
+                shows: Shows::ReplyWithPid,
             },
         ],
         start_errors: &[
@@ -579,7 +579,10 @@ fn transcript(chapter: &Chapter) -> String {
         let text = match step.shows {
             Shows::Reply => render_exchange(step.command, &reply),
             Shows::ReplyWithPid => {
-                let pid = logged_pid(&server, logged);
+                let Sends::Curl { method, path, .. } = step.sends else {
+                    panic!("{}: a step shown with its pid is sent by curl", step.name)
+                };
+                let pid = logged_pid(&server, logged, &format!("{method} {path} HTTP/1.1"));
                 render_exchange(step.command, &stand_in_pid(&reply, pid, STAND_IN_PID))
             }
             Shows::LinesWith(needle) => render_lines_with(step.command, &reply, needle),
@@ -665,21 +668,26 @@ fn shell_word(word: &str) -> String {
     }
 }
 
-/// The pid in the server's log line for the request just answered: the first line after the
-/// `already` lines it had printed before (`[pid 4242] GET /login.py HTTP/1.1`). The line is
-/// printed before the answer, but is read from the pipe by another thread: wait a moment.
-fn logged_pid(server: &Server, already: usize) -> u32 {
-    let pattern = Regex::new(r"^\[pid (\d+)\] ").expect("pattern");
+/// The pid in the server's log line for the request just answered: the line after the
+/// `already` lines it had printed before that names `request` (`[pid 4242] GET /login.py
+/// HTTP/1.1`). Lines are read from the pipe by another thread, so the previous request's line
+/// may only arrive now, after `already` was counted: look for this request's own line, and
+/// wait a moment for it.
+fn logged_pid(server: &Server, already: usize, request: &str) -> u32 {
+    let pattern = Regex::new(r"^\[pid (\d+)\] (.*)$").expect("pattern");
     for _ in 0..200 {
-        if let Some(line) = server.stdout_lines().get(already) {
-            return pattern
-                .captures(line)
-                .and_then(|found| found[1].parse().ok())
-                .unwrap_or_else(|| panic!("{}: no pid in its log line {line:?}", server.stage));
+        let lines = server.stdout_lines();
+        let found = (lines.iter().skip(already))
+            .filter_map(|line| pattern.captures(line))
+            .find(|parts| &parts[2] == request);
+        if let Some(parts) = found {
+            return parts[1]
+                .parse()
+                .unwrap_or_else(|_| panic!("{}: a pid too large in {request:?}", server.stage));
         }
         thread::sleep(Duration::from_millis(10));
     }
-    panic!("{}: logged no line for the request", server.stage)
+    panic!("{}: logged no line for {request:?}", server.stage)
 }
 
 /// Appends `text` between mdBook anchor lines, so a chapter can include it by `name`.
