@@ -3,6 +3,9 @@
 //! Each way to start it wrongly is run for real: the exit status (2 for a usage error, 1 for a
 //! start-up failure) and the first line on stderr, which must name the culprit.
 
+// Only when stage 4 is under test: every stage, or `cargo test-v4_configurable`.
+#![cfg(any(feature = "v4_configurable", not(feature = "one_stage")))]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
