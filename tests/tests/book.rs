@@ -792,6 +792,26 @@ fn mdbook_builds_the_book_without_warnings() {
         "mdbook build docs complained:\n{log}"
     );
     assert!(out.path().join("v1_static.html").exists());
+    // Every ```bob block became a picture: none is left as a code block of ASCII art.
+    let mut drawn = 0;
+    for page in markdown_files(&book_src()) {
+        let blocks = read(&page).matches("```bob").count();
+        if blocks == 0 {
+            continue;
+        }
+        let relative = page.strip_prefix(book_src()).expect("a page of the book");
+        let html = read(&out.path().join(relative).with_extension("html"));
+        let pictures = html.matches("class=\"svgbob\"").count();
+        assert_eq!(
+            pictures,
+            blocks,
+            "{}: {blocks} ```bob blocks but {pictures} pictures: is [preprocessor.svgbob] in \
+             docs/book.toml?",
+            relative.display()
+        );
+        drawn += blocks;
+    }
+    assert!(drawn >= 4, "the book draws only {drawn} diagrams");
 }
 
 /// `mdbook` on the PATH, or where `cargo install` puts it.
