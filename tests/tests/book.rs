@@ -988,6 +988,51 @@ fn every_source_file_the_book_names_exists() {
 }
 
 #[test]
+fn the_glossary_has_its_terms_and_every_chapter_links_to_them() {
+    // A row is `| <a id="term"></a>English | 中文 | … |`; a chapter links a term at its first
+    // use in *The idea*, as `glossary.md#term`.
+    let glossary = read(&book_src().join("glossary.md"));
+    let row = Regex::new(r#"(?m)^\| <a id="([a-z-]+)"></a>"#).expect("pattern");
+    let terms: BTreeSet<String> = row
+        .captures_iter(&glossary)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert!(
+        terms.len() >= 20,
+        "the glossary has only {} terms",
+        terms.len()
+    );
+    let link = Regex::new(r"glossary\.md#([a-z-]+)").expect("pattern");
+    let mut problems = Vec::new();
+    for page in markdown_files(&book_src()) {
+        for found in link.captures_iter(&read(&page)) {
+            if !terms.contains(&found[1]) {
+                problems.push(format!(
+                    "{}: links glossary.md#{}, no such term",
+                    page.display(),
+                    &found[1]
+                ));
+            }
+        }
+    }
+    for chapter in CHAPTERS {
+        let text = read(&book_src().join(format!("{}.md", chapter.stage)));
+        let idea = text
+            .split("## The idea")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .unwrap_or_default();
+        if !link.is_match(idea) {
+            problems.push(format!(
+                "{}.md: its idea links no term of the glossary",
+                chapter.stage
+            ));
+        }
+    }
+    fail_on(problems);
+}
+
+#[test]
 fn the_book_sources_hold_no_control_characters() {
     // A stray byte (a raw \x01 where `\1` was meant, a carriage return) renders as nothing or as
     // a broken table row: only line feeds may end lines, and nothing else below a space.
