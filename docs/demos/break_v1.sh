@@ -6,6 +6,7 @@
 # With the server's pid, it also counts the server's zombie children at the end.
 # Needs bash, coreutils and awk. It writes nothing but a temporary file.
 USAGE_MORE=" [SERVER_PID]"
+# shellcheck source=docs/demos/demo.sh
 . "$(dirname "$0")/demo.sh"
 PID=${2:-}
 

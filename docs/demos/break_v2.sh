@@ -6,6 +6,7 @@
 # With the site's folder (html/), it also puts a .py file holding a secret there, asks for
 # it, and takes it away again. Stage 1's demos hold here too: run break_v1.sh on it as well.
 USAGE_MORE=" [SITE_FOLDER]"
+# shellcheck source=docs/demos/demo.sh
 . "$(dirname "$0")/demo.sh"
 SITE=${2:-}
 

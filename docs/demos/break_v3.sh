@@ -7,6 +7,7 @@
 # tutorial's framework has none of them and answers each with its greeting. To see what its
 # server does with a broken framework, give its mini_frame.application the same fault (the
 # notes say which) and run this script again.
+# shellcheck source=docs/demos/demo.sh
 . "$(dirname "$0")/demo.sh"
 
 title no_start "never calls start_response: self.headers is None, TypeError, empty reply"

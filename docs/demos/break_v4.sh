@@ -9,6 +9,7 @@
 # each wrong start of the chapter, in an empty scratch folder, and prints its exit status
 # and the last line it printed. Give "" as DYNAMIC_FOLDER to skip the template demo.
 USAGE_MORE=" [DYNAMIC_FOLDER [SERVER_COMMAND...]]"
+# shellcheck source=docs/demos/demo.sh
 . "$(dirname "$0")/demo.sh"
 DYNAMIC=${2:-}
 shift $(($# < 2 ? $# : 2))

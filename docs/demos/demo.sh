@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # What the break_v*.sh scripts share: sourced by them, never run alone.
 #
 # Each demo opens a raw TCP connection with bash's /dev/tcp (no nc or curl needed, so the
