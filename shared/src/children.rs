@@ -301,7 +301,7 @@ impl<'a> Children<'a> {
 // ANCHOR: end_child
 /// The child's last step: answers 500 if serving panicked before anything was sent, logs a
 /// connection that failed, closes it so the client reads every byte (the lingering close, see
-/// [`Client::finish`]), and ends the process. It never returns: the child must not come back
+/// `Client::finish`), and ends the process. It never returns: the child must not come back
 /// into the parent's loop.
 pub fn end_child(client: Client, served: std::thread::Result<io::Result<()>>) -> ! {
     let mut client = client;

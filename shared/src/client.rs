@@ -42,7 +42,7 @@ pub struct Client {
     /// A status line has been written; a second response would corrupt the first.
     responded: bool,
     /// The whole request has been read and it announced no body: the client has nothing more
-    /// to send, so [`Client::finish`] need not wait for it.
+    /// to send, so `finish` need not wait for it.
     read_all: bool,
 }
 
@@ -300,7 +300,7 @@ fn write_all_vectored(stream: &mut TcpStream, head: &[u8], body: &[u8]) -> io::R
 }
 
 /// Gives `listener` the timeouts each of its connections starts with: `read_timeout` for the
-/// request head (see [`Client::read_request`]), and `WRITE_TIMEOUT` for each send.
+/// request head (see [`Client::read_head`]), and `WRITE_TIMEOUT` for each send.
 ///
 /// Why on the listener: Linux copies a listening socket's options into every socket it accepts,
 /// so two `setsockopt` calls here, once, spare every child the same two calls.

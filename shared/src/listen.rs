@@ -1,5 +1,3 @@
-//! Binding the listening socket, and the errors that stop a server before it serves anything.
-//!
 //! Where to listen, and the errors that stop a server before it serves anything. The stage
 //! binds its own socket; these helpers read its address and word its failure.
 //!

@@ -237,7 +237,12 @@ pub fn check_generated(path: &Path, fresh: &str) -> Result<(), String> {
                 .to_string();
             Err(format!(
                 "{shown} is stale: the code or the site changed since it was written.\n\
-                 {changes}\nRefresh it (then read the change and commit it) with:\n    {REFRESH}\n"
+                 {changes}\n\
+                 If you changed a stage for an exercise, your code is not at fault: the book \
+                 shows the course's code, and yours differs now. Test your stage with its own \
+                 command instead (`cargo test-v1_static`, `cargo test-v2_suffix_dispatch`, …: \
+                 see the README), which leaves the book's checks out.\n\
+                 A maintainer refreshes the book (then reads the change and commits it) with:\n    {REFRESH}\n"
             ))
         }
     }

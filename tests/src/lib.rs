@@ -9,8 +9,11 @@
 //!
 //! - [`STAGES`]: the stages as data, with how each uses processes ([`Processes`]: a child per
 //!   connection, or stage 5's workers). A behaviour every stage shares is one test looping over
-//!   this list, never a copy per stage. [`Stage::command_with_port`] hides how each one is
-//!   started (env `PORT` and `./html`, or arguments and a config file).
+//!   this list, never a copy per stage. A per-stage command (`cargo test-v1_static`, see
+//!   `.cargo/config.toml`) turns on this package's feature of that name, and the list holds
+//!   that stage alone; [`stages_named`] filters a test's own list the same way.
+//!   [`Stage::command_with_port`] hides how each one is started (env `PORT` and `./html`, or
+//!   arguments and a config file).
 //! - [`binary`]: builds a stage with cargo (once per test process) and returns its path, so a
 //!   test can never run a stale or missing binary.
 //! - [`Site`]: a temporary site: `html/` with a few files, and `secret.txt` *beside* it, which
@@ -74,26 +77,31 @@ pub struct Stage {
     pub processes: Processes,
 }
 
-/// Every stage that exists. Tests of shared behaviour loop over all of them.
+/// The stages under test: every stage, or the one a per-stage command names (its feature of
+/// this package). Tests of shared behaviour loop over them.
 pub const STAGES: &[Stage] = &[
+    #[cfg(any(feature = "v1_static", not(feature = "one_stage")))]
     Stage {
         name: "v1_static",
         default_port: 12800,
         launch: Launch::SiteInCurrentDir,
         processes: Processes::ForkPerConnection,
     },
+    #[cfg(any(feature = "v2_suffix_dispatch", not(feature = "one_stage")))]
     Stage {
         name: "v2_suffix_dispatch",
         default_port: 10500,
         launch: Launch::SiteInCurrentDir,
         processes: Processes::ForkPerConnection,
     },
+    #[cfg(any(feature = "v3_wsgi", not(feature = "one_stage")))]
     Stage {
         name: "v3_wsgi",
         default_port: 12800,
         launch: Launch::SiteInCurrentDir,
         processes: Processes::ForkPerConnection,
     },
+    #[cfg(any(feature = "v4_configurable", not(feature = "one_stage")))]
     Stage {
         name: "v4_configurable",
         default_port: 12800,
@@ -102,6 +110,7 @@ pub const STAGES: &[Stage] = &[
         },
         processes: Processes::ForkPerConnection,
     },
+    #[cfg(any(feature = "v5_event_loop", not(feature = "one_stage")))]
     Stage {
         name: "v5_event_loop",
         default_port: 12800,
@@ -227,12 +236,19 @@ pub fn write_config(file: &Path, static_path: impl AsRef<Path>, dynamic_path: im
     std::fs::write(file, text.to_string()).expect("write the config file");
 }
 
-/// The stage called `name`.
+/// The stages among `names` that are under test (see [`STAGES`]), in the order given.
+pub fn stages_named<'a>(names: &'a [&str]) -> impl Iterator<Item = &'static Stage> + 'a {
+    names
+        .iter()
+        .filter_map(|name| STAGES.iter().find(|stage| stage.name == *name))
+}
+
+/// The stage called `name`, which must be under test (see [`STAGES`]).
 pub fn stage(name: &str) -> &'static Stage {
     STAGES
         .iter()
         .find(|stage| stage.name == name)
-        .unwrap_or_else(|| panic!("no stage called {name}"))
+        .unwrap_or_else(|| panic!("no stage called {name} is under test"))
 }
 
 /// The cores this machine has: how many workers stage 5 forks by default.

@@ -5,13 +5,21 @@
 //! - The diffs in `docs/src/diffs/` are made from the sources; the transcripts in
 //!   `docs/src/transcripts/` from a real run of each stage on the real `html/`, started with the
 //!   command the README gives for it, and from real runs of the starts that must fail.
-//! - Every link and `{{#include}}` resolves, every test the book cites exists, and
-//!   `mdbook build docs` prints no warning.
+//! - Every link and `{{#include}}` resolves, every test the book cites is a `#[test]` (in
+//!   `tests/tests/` or a unit test in a `src/` file), every source file it names exists, no page
+//!   holds a control character, and `mdbook build docs` (with mdbook-svgbob for the diagrams)
+//!   prints no warning.
 //!
 //! When a diff or transcript is stale the failure says so and prints the command that rewrites
 //! them all: `MINI_WEB_BLESS=1 cargo test -p mini_web_tests --test book`.
 //!
 //! Adding a stage to the book is a chapter file plus one row in [`CHAPTERS`].
+//!
+//! These are the maintainers' checks, run by `cargo test --workspace`. A per-stage command
+//! (`cargo test-v1_static`, …) leaves them out: after a student's edit the book is stale, and
+//! that says nothing about the student's code.
+
+#![cfg(not(feature = "one_stage"))]
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -65,7 +73,7 @@ enum Sends {
 enum Shows {
     /// The reply as `curl -i` prints it (a long body cut short).
     Reply,
-    /// The same, for a page that names the pid of the process that made it (stage 2): the pid
+    /// The same, for a page that names the pid of the process that made it (stages 2-4): the pid
     /// the server logged for this request is shown as [`STAND_IN_PID`], with `Content-Length`
     /// to match, so the transcript reads the same on every run. Not for `HEAD`: its length
     /// counts a body that is not there to rewrite.
@@ -248,7 +256,7 @@ const CHAPTERS: &[Chapter] = &[
                     path: "/index.py",
                     headers: &[],
                 },
-                shows: Shows::Reply,
+                shows: Shows::ReplyWithPid,
             },
             Step {
                 name: "environ",
@@ -278,7 +286,7 @@ const CHAPTERS: &[Chapter] = &[
                     path: "/nothing.py",
                     headers: &[],
                 },
-                shows: Shows::Reply,
+                shows: Shows::ReplyWithPid,
             },
             Step {
                 name: "no_start",
@@ -354,7 +362,7 @@ const CHAPTERS: &[Chapter] = &[
                     path: "/nothing.py",
                     headers: &[],
                 },
-                shows: Shows::Reply,
+                shows: Shows::ReplyWithPid,
             },
         ],
         start_errors: &[
@@ -617,7 +625,10 @@ fn transcript(chapter: &Chapter) -> String {
         let text = match step.shows {
             Shows::Reply => render_exchange(step.command, &reply),
             Shows::ReplyWithPid => {
-                let pid = logged_pid(&server, logged);
+                let Sends::Curl { method, path, .. } = step.sends else {
+                    panic!("{}: a step shown with its pid is sent by curl", step.name)
+                };
+                let pid = logged_pid(&server, logged, &format!("{method} {path} HTTP/1.1"));
                 render_exchange(step.command, &stand_in_pid(&reply, pid, STAND_IN_PID))
             }
             Shows::LinesWith(needle) => render_lines_with(step.command, &reply, needle),
@@ -708,21 +719,26 @@ fn shell_word(word: &str) -> String {
     }
 }
 
-/// The pid in the server's log line for the request just answered: the first line after the
-/// `already` lines it had printed before (`[pid 4242] GET /login.py HTTP/1.1`). The line is
-/// printed before the answer, but is read from the pipe by another thread: wait a moment.
-fn logged_pid(server: &Server, already: usize) -> u32 {
-    let pattern = Regex::new(r"^\[pid (\d+)\] ").expect("pattern");
+/// The pid in the server's log line for the request just answered: the line after the
+/// `already` lines it had printed before that names `request` (`[pid 4242] GET /login.py
+/// HTTP/1.1`). Lines are read from the pipe by another thread, so the previous request's line
+/// may only arrive now, after `already` was counted: look for this request's own line, and
+/// wait a moment for it.
+fn logged_pid(server: &Server, already: usize, request: &str) -> u32 {
+    let pattern = Regex::new(r"^\[pid (\d+)\] (.*)$").expect("pattern");
     for _ in 0..200 {
-        if let Some(line) = server.stdout_lines().get(already) {
-            return pattern
-                .captures(line)
-                .and_then(|found| found[1].parse().ok())
-                .unwrap_or_else(|| panic!("{}: no pid in its log line {line:?}", server.stage));
+        let lines = server.stdout_lines();
+        let found = (lines.iter().skip(already))
+            .filter_map(|line| pattern.captures(line))
+            .find(|parts| &parts[2] == request);
+        if let Some(parts) = found {
+            return parts[1]
+                .parse()
+                .unwrap_or_else(|_| panic!("{}: a pid too large in {request:?}", server.stage));
         }
         thread::sleep(Duration::from_millis(10));
     }
-    panic!("{}: logged no line for the request", server.stage)
+    panic!("{}: logged no line for {request:?}", server.stage)
 }
 
 /// Appends `text` between mdBook anchor lines, so a chapter can include it by `name`.
@@ -807,9 +823,29 @@ fn mdbook_builds_the_book_without_warnings() {
         eprintln!("note: mdbook is not installed; the book was not built (cargo install mdbook)");
         return;
     };
+    // The diagrams' preprocessor: without it mdBook stops, so say what to install instead.
+    let Some(svgbob) = find_tool("mdbook-svgbob") else {
+        assert!(
+            std::env::var_os("MINI_WEB_REQUIRE_MDBOOK").is_none(),
+            "MINI_WEB_REQUIRE_MDBOOK is set but mdbook-svgbob is not installed: \
+             cargo install mdbook-svgbob --locked --version 0.3.1"
+        );
+        eprintln!(
+            "note: mdbook-svgbob is not installed; the book was not built \
+             (cargo install mdbook-svgbob --locked --version 0.3.1)"
+        );
+        return;
+    };
     generated();
+    // mdBook finds its preprocessor on the PATH: put the folder we found it in first.
+    let folders = std::iter::once(svgbob.parent().expect("a folder").to_path_buf()).chain(
+        std::env::var_os("PATH")
+            .map_or_else(Vec::new, |path| std::env::split_paths(&path).collect()),
+    );
+    let path = std::env::join_paths(folders).expect("a PATH");
     let out = tempfile::tempdir().expect("tempdir");
     let run = Command::new(&mdbook)
+        .env("PATH", path)
         .arg("build")
         .arg(workspace_root().join("docs"))
         .arg("--dest-dir")
@@ -832,10 +868,35 @@ fn mdbook_builds_the_book_without_warnings() {
         "mdbook build docs complained:\n{log}"
     );
     assert!(out.path().join("v1_static.html").exists());
+    // Every ```bob block became a picture: none is left as a code block of ASCII art.
+    let mut drawn = 0;
+    for page in markdown_files(&book_src()) {
+        let blocks = read(&page).matches("```bob").count();
+        if blocks == 0 {
+            continue;
+        }
+        let relative = page.strip_prefix(book_src()).expect("a page of the book");
+        let html = read(&out.path().join(relative).with_extension("html"));
+        let pictures = html.matches("class=\"svgbob\"").count();
+        assert_eq!(
+            pictures,
+            blocks,
+            "{}: {blocks} ```bob blocks but {pictures} pictures: is [preprocessor.svgbob] in \
+             docs/book.toml?",
+            relative.display()
+        );
+        drawn += blocks;
+    }
+    assert!(drawn >= 4, "the book draws only {drawn} diagrams");
 }
 
 /// `mdbook` on the PATH, or where `cargo install` puts it.
 fn find_mdbook() -> Option<PathBuf> {
+    find_tool("mdbook")
+}
+
+/// The program `name` on the PATH, or where `cargo install` puts it.
+fn find_tool(name: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -845,7 +906,7 @@ fn find_mdbook() -> Option<PathBuf> {
     on_path
         .into_iter()
         .chain(cargo_home.map(|home| home.join("bin")))
-        .map(|folder| folder.join("mdbook"))
+        .map(|folder| folder.join(name))
         .find(|candidate| candidate.is_file())
 }
 
@@ -904,23 +965,39 @@ fn links_and_includes_resolve() {
 
 #[test]
 fn every_test_the_book_cites_exists() {
-    // The book cites a test as `file.rs::test_name`, for tests/tests/file.rs.
+    // An integration test is cited as `file.rs::test_name`, for tests/tests/file.rs; a unit test
+    // as "the unit test `test_name` in `stage/src/file.rs`" (or "a unit test …, `name` in …").
     let citation = Regex::new(r"`(\w+)\.rs::(\w+)`").expect("pattern");
+    let unit =
+        Regex::new(r"unit tests?\b[^`]{0,60}?`(\w+)`\s+in\s+`([\w./-]+\.rs)`").expect("pattern");
     let tests = workspace_root().join("tests").join("tests");
     let mut cited = BTreeSet::new();
+    let mut units = BTreeSet::new();
     let mut problems = Vec::new();
     for page in markdown_files(&book_src()) {
-        for found in citation.captures_iter(&read(&page)) {
+        let text = read(&page);
+        for found in citation.captures_iter(&text) {
             let (file, test) = (found[1].to_string(), found[2].to_string());
             let source =
                 std::fs::read_to_string(tests.join(format!("{file}.rs"))).unwrap_or_default();
-            if !source.contains(&format!("fn {test}(")) {
+            if !is_test(&source, &test) {
                 problems.push(format!(
-                    "{}: cites {file}.rs::{test}, which is not a test in tests/tests/{file}.rs",
+                    "{}: cites {file}.rs::{test}, which is not a #[test] in tests/tests/{file}.rs",
                     page.display()
                 ));
             }
             cited.insert((file, test));
+        }
+        for found in unit.captures_iter(&text) {
+            let (test, file) = (found[1].to_string(), found[2].to_string());
+            let source = std::fs::read_to_string(workspace_root().join(&file)).unwrap_or_default();
+            if !is_test(&source, &test) {
+                problems.push(format!(
+                    "{}: cites the unit test {test} in {file}, which has no #[test] of that name",
+                    page.display()
+                ));
+            }
+            units.insert((file, test));
         }
     }
     assert!(
@@ -928,6 +1005,126 @@ fn every_test_the_book_cites_exists() {
         "the book cites only {} tests: is the citation format still `file.rs::test_name`?",
         cited.len()
     );
+    assert!(
+        units.len() >= 3,
+        "the book cites only {} unit tests: is the format still \
+         \"the unit test `name` in `path.rs`\"?",
+        units.len()
+    );
+    fail_on(problems);
+}
+
+/// Whether `source` has a function `name` marked `#[test]`: the attributes and comments just
+/// above `fn name(`, back to the end of the item before, hold `#[test]`. A helper that a test
+/// calls is not a test, and a book that cites one proves nothing.
+fn is_test(source: &str, name: &str) -> bool {
+    let lines: Vec<&str> = source.lines().collect();
+    let signature = format!("fn {name}(");
+    lines.iter().enumerate().any(|(at, line)| {
+        line.trim_start().starts_with(&signature)
+            && lines[..at]
+                .iter()
+                .rev()
+                .map(|line| line.trim())
+                .take_while(|line| !(line.is_empty() || line.ends_with('}') || line.ends_with(';')))
+                .any(|line| line == "#[test]")
+    })
+}
+
+#[test]
+fn every_source_file_the_book_names_exists() {
+    // A path into the workspace, such as `shared/tests/paths.rs`, must lead to a file. The
+    // exercises are left out: they name files the student is about to create.
+    let named = Regex::new(r"`((?:v\d_\w+|shared|tests|bench)/[\w./-]+\.rs)`").expect("pattern");
+    let mut problems = Vec::new();
+    for page in markdown_files(&book_src()) {
+        let text = read(&page);
+        let mut kept = String::new();
+        let mut in_exercises = false;
+        for line in text.lines() {
+            if line.starts_with("## ") {
+                in_exercises = line.trim() == "## Exercises";
+            }
+            if !in_exercises {
+                kept += line;
+                kept += "\n";
+            }
+        }
+        for found in named.captures_iter(&kept) {
+            if !workspace_root().join(&found[1]).is_file() {
+                problems.push(format!(
+                    "{}: names {}, which is not a file",
+                    page.display(),
+                    &found[1]
+                ));
+            }
+        }
+    }
+    fail_on(problems);
+}
+
+#[test]
+fn the_glossary_has_its_terms_and_every_chapter_links_to_them() {
+    // A row is `| <a id="term"></a>English | 中文 | … |`; a chapter links a term at its first
+    // use in *The idea*, as `glossary.md#term`.
+    let glossary = read(&book_src().join("glossary.md"));
+    let row = Regex::new(r#"(?m)^\| <a id="([a-z-]+)"></a>"#).expect("pattern");
+    let terms: BTreeSet<String> = row
+        .captures_iter(&glossary)
+        .map(|c| c[1].to_string())
+        .collect();
+    assert!(
+        terms.len() >= 20,
+        "the glossary has only {} terms",
+        terms.len()
+    );
+    let link = Regex::new(r"glossary\.md#([a-z-]+)").expect("pattern");
+    let mut problems = Vec::new();
+    for page in markdown_files(&book_src()) {
+        for found in link.captures_iter(&read(&page)) {
+            if !terms.contains(&found[1]) {
+                problems.push(format!(
+                    "{}: links glossary.md#{}, no such term",
+                    page.display(),
+                    &found[1]
+                ));
+            }
+        }
+    }
+    for chapter in CHAPTERS {
+        let text = read(&book_src().join(format!("{}.md", chapter.stage)));
+        let idea = text
+            .split("## The idea")
+            .nth(1)
+            .and_then(|rest| rest.split("\n## ").next())
+            .unwrap_or_default();
+        if !link.is_match(idea) {
+            problems.push(format!(
+                "{}.md: its idea links no term of the glossary",
+                chapter.stage
+            ));
+        }
+    }
+    fail_on(problems);
+}
+
+#[test]
+fn the_book_sources_hold_no_control_characters() {
+    // A stray byte (a raw \x01 where `\1` was meant, a carriage return) renders as nothing or as
+    // a broken table row: only line feeds may end lines, and nothing else below a space.
+    let mut problems = Vec::new();
+    for page in markdown_files(&book_src()) {
+        for (number, line) in read(&page).split('\n').enumerate() {
+            if let Some(bad) = line.chars().find(|c| c.is_control()) {
+                problems.push(format!(
+                    "{}:{}: control character {:?} in {line:?}",
+                    page.display(),
+                    number + 1,
+                    bad
+                ));
+            }
+        }
+    }
     fail_on(problems);
 }
 

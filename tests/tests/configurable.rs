@@ -4,16 +4,28 @@
 //! Each way to start it wrongly is run for real: the exit status (2 for a usage error, 1 for a
 //! start-up failure) and the first line on stderr, which must name the culprit.
 
+// Only when stage 4 or 5 is under test: every stage, or `cargo test-v4_configurable` (or v5).
+#![cfg(any(
+    feature = "v4_configurable",
+    feature = "v5_event_loop",
+    not(feature = "one_stage")
+))]
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use assert_cmd::Command;
-use mini_web_tests::{binary, stage, workspace_root, write_config, Server};
+use mini_web_tests::{binary, stage, stages_named, workspace_root, write_config, Server};
 use predicates::prelude::*;
 
 /// The stages started as `<PORT> <MODULE:CALLABLE> [--config FILE]`.
 const CONFIG_STAGES: &[&str] = &["v4_configurable", "v5_event_loop"];
 const APP: &str = "mini_frame:application";
+
+/// The names of [`CONFIG_STAGES`] that are under test.
+fn config_stages() -> impl Iterator<Item = &'static str> {
+    stages_named(CONFIG_STAGES).map(|stage| stage.name)
+}
 
 /// The stage's binary, with no `PORT` or `HOST` from the environment of the test.
 fn command(name: &str) -> Command {
@@ -78,7 +90,7 @@ fn start(name: &str, cwd: &Path, config: &Path) -> Server {
 
 #[test]
 fn help_explains_each_argument_and_exits_0() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         let output = command(name).arg("--help").output().expect("run --help");
         assert_eq!(output.status.code(), Some(0));
         let help = String::from_utf8_lossy(&output.stdout).to_lowercase();
@@ -102,7 +114,7 @@ fn help_explains_each_argument_and_exits_0() {
 
 #[test]
 fn a_bad_command_line_is_a_usage_error_that_names_the_value() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         // (arguments, what the first line of stderr must contain). Run from an empty folder: the
         // command line is checked before any config file is looked for.
         let cases: &[(&[&str], &[&str])] = &[
@@ -142,7 +154,7 @@ fn a_bad_command_line_is_a_usage_error_that_names_the_value() {
 
 #[test]
 fn no_config_file_is_a_start_up_error_naming_it() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         let empty = tempfile::tempdir().expect("tempdir");
         // The default, web_server.conf in the current folder, which has none.
         let (code, stderr) = run(name, empty.path(), &["0", APP]);
@@ -164,7 +176,7 @@ fn no_config_file_is_a_start_up_error_naming_it() {
 
 #[test]
 fn a_bad_config_file_is_a_start_up_error_naming_the_file_and_the_culprit() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         // (what the config holds, what the one line on stderr must contain besides the file name)
         let cases: &[(&str, &[&str])] = &[
             (
@@ -224,7 +236,7 @@ fn a_bad_config_file_is_a_start_up_error_naming_the_file_and_the_culprit() {
 /// Stages 4 and 5's counterpart of processes.rs's `a_missing_site_folder_is_a_start_up_error`.
 #[test]
 fn a_missing_site_folder_is_a_start_up_error_naming_static_path() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         let dir = scratch(name);
         let config = dir.path().join("web_server.conf");
         write_config(&config, "no-site-here", "dynamic");
@@ -238,7 +250,7 @@ fn a_missing_site_folder_is_a_start_up_error_naming_static_path() {
 
 #[test]
 fn a_config_holding_code_is_refused_and_nothing_runs() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         let dir = scratch(name);
         let conf_dir = dir.path().join("conf");
         std::fs::create_dir(&conf_dir).expect("mkdir");
@@ -266,7 +278,7 @@ fn a_config_holding_code_is_refused_and_nothing_runs() {
 
 #[test]
 fn the_real_config_serves_from_any_folder() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         // A folder with an html/ of its own: a server that read paths from the current folder
         // would serve this decoy instead of the demo site.
         let elsewhere = tempfile::tempdir().expect("tempdir");
@@ -311,7 +323,7 @@ fn the_real_config_serves_from_any_folder() {
 
 #[test]
 fn the_framework_learns_its_folder_from_the_environ() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         let dir = scratch(name);
         let config = dir.path().join("web_server.conf");
         write_config(&config, "site", "dynamic");
@@ -330,7 +342,7 @@ fn the_framework_learns_its_folder_from_the_environ() {
 
 #[test]
 fn a_template_that_cannot_be_read_is_a_500_page_from_the_framework() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         let dir = scratch(name);
         std::fs::remove_file(dir.path().join("dynamic/templates/center.html")).expect("rm");
         let config = dir.path().join("web_server.conf");
@@ -369,7 +381,7 @@ fn a_template_that_cannot_be_read_is_a_500_page_from_the_framework() {
 
 #[test]
 fn env_port_is_not_read_the_argument_is() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         let dir = scratch(name);
         let config = dir.path().join("web_server.conf");
         write_config(&config, "site", "dynamic");
@@ -386,7 +398,7 @@ fn env_port_is_not_read_the_argument_is() {
 
 #[test]
 fn host_is_read_as_in_every_stage() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         let dir = scratch(name);
         let config = dir.path().join("web_server.conf");
         write_config(&config, "site", "dynamic");
@@ -401,7 +413,7 @@ fn host_is_read_as_in_every_stage() {
 
 #[test]
 fn a_config_name_that_is_not_utf8_is_a_usage_error() {
-    for name in CONFIG_STAGES {
+    for name in config_stages() {
         use std::os::unix::ffi::OsStrExt;
         // The environ is text, so the server refuses a path it could not put in it whole.
         let config = std::ffi::OsStr::from_bytes(b"conf\xff.json");

@@ -9,6 +9,7 @@
 //!
 //! The shared behaviours (files, traversal, bad input, limits, logging, the browser) are in the
 //! other files, which run against every stage, this one included.
+#![cfg(any(feature = "v5_event_loop", not(feature = "one_stage")))]
 
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::TcpStream;

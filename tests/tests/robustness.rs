@@ -366,6 +366,36 @@ fn a_client_that_hangs_up_or_resets_ends_only_its_own_child() {
     }
 }
 
+/// The tutorial's child reads the first line of whatever arrived, and an empty request has
+/// none: `IndexError`. Ours has nobody to answer and nothing to report (browsers open spare
+/// connections and close them unused), so the child ends without a word in the log.
+#[test]
+fn a_client_that_hangs_up_without_a_word_ends_its_child_quietly() {
+    let site = Site::new();
+    for stage in STAGES {
+        let server = Server::start(stage, &site);
+        let stream = server.connect();
+        let peer = stream.local_addr().expect("local address").to_string();
+        let expected = stage.children_serving(1);
+        server.wait_for_children(expected, Duration::from_secs(2));
+        drop(stream);
+        if stage.forks_per_connection() {
+            let left = server.wait_for_no_children(Duration::from_secs(5));
+            assert!(left.is_empty(), "{}: children left: {left:?}", stage.name);
+        }
+        assert_eq!(server.get("/hello.txt").status, 200, "{}", stage.name);
+        // Stage 5 closes the connection in a worker that lives on: give it a moment to log,
+        // if it were going to (the fork stages have ended the child by now).
+        let _ = poll_until(Duration::from_millis(500), || {
+            (server.stderr_lines().iter()).any(|line| names_peer(line, &peer))
+        });
+        let naming: Vec<_> = (server.stderr_lines().into_iter())
+            .filter(|line| names_peer(line, &peer))
+            .collect();
+        assert!(naming.is_empty(), "{}: logged {naming:?}", stage.name);
+    }
+}
+
 #[test]
 fn a_second_server_on_the_same_port_exits_1() {
     let site = Site::new();
