@@ -73,6 +73,20 @@ impl Limits {
     }
 }
 
+/// Lets this process (and the workers it forks) hold as many open files as the system allows
+/// it: the soft limit on descriptors raised to the hard one. A worker spends a descriptor on
+/// every connection, and one more on every file it is sending; the usual soft limit of 1024
+/// would cap a worker at a few hundred slow clients, and `accept` would then fail with EMFILE.
+/// Best effort: on failure the limit stays as it was.
+pub fn raise_open_file_limit() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
+        }
+    }
+}
+
 /// Something queued to be written: bytes (heads, pages, small files), or a file to `sendfile`.
 #[derive(Debug)]
 enum Piece {

@@ -464,3 +464,36 @@ fn sigterm_stops_the_master_and_every_worker_with_connections_open() {
         assert!(children_of(pid).is_empty());
     }
 }
+
+#[test]
+fn workers_may_hold_as_many_descriptors_as_the_system_allows() {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    use std::os::unix::process::CommandExt;
+    let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    // Started with the usual soft limit of 256 descriptors (lower than the hard one), as on a
+    // laptop: the master raises it before it forks, so each worker can hold a flood.
+    let site = Site::new();
+    let mut command = stage(STAGE).command_with_port(&site, "0");
+    // SAFETY: runs in the forked child before exec; setrlimit is async-signal-safe and the
+    // closure touches no lock and allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            setrlimit(Resource::RLIMIT_NOFILE, 256.min(hard), hard).map_err(io::Error::from)
+        });
+    }
+    let server = Server::spawn(STAGE, command);
+    poll_until(Duration::from_secs(2), || {
+        server.children().len() == cores()
+    });
+    for worker in server.children() {
+        let limits = std::fs::read_to_string(format!("/proc/{worker}/limits")).unwrap_or_default();
+        let line = (limits.lines())
+            .find(|line| line.starts_with("Max open files"))
+            .unwrap_or_default()
+            .to_string();
+        let soft: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+        assert_eq!(soft.first(), soft.get(1), "worker {worker}: {line}");
+    }
+}

@@ -256,6 +256,8 @@ impl WsgiServer {
         // The parent's bookkeeping: signals, reaping, stopping the workers, the listener's options.
         let mut children = Children::watch(&self.listener).unwrap_or_else(|error| error.exit());
         let limits = Limits::from_env(children.read_timeout()).unwrap_or_else(|error| error.exit());
+        // A worker spends a file descriptor on each connection: allow as many as the system does.
+        shared::connection::raise_open_file_limit();
         println!("Serving on http://{}/", children.address());
         loop {
             // All the workers at the start; afterwards, one for each that ended.
