@@ -5,7 +5,8 @@
 //! - A slow client costs a buffer, not a process: hundreds of clients dribbling their heads a
 //!   byte at a time, and a normal client is still answered before any of them.
 //! - The master and its workers: one per core or `--workers N`, the same few pids serve every
-//!   connection, a killed worker is replaced, a panic costs one request, SIGTERM stops all.
+//!   connection, a killed worker is replaced, a panic costs one request, SIGTERM stops all,
+//!   and the workers may hold as many descriptors as the system allows.
 //!
 //! The shared behaviours (files, traversal, bad input, limits, logging, the browser) are in the
 //! other files, which run against every stage, this one included.
