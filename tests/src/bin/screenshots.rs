@@ -26,6 +26,7 @@ const SHOTS: &[(&str, &str, &str)] = &[
     ("v3_wsgi", "", "/index.py"),
     ("v4_configurable", "", "/index.py"),
     ("v4_configurable", "-center", "/center.py"),
+    ("v5_event_loop", "", "/index.py"),
 ];
 
 fn main() -> ExitCode {
