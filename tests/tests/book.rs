@@ -522,6 +522,100 @@ fn each_stage_chapter_includes_its_code_transcript_and_diff() {
     fail_on(problems);
 }
 
+/// Every exercise in a stage chapter has a tested solution, and every solution is in the book.
+///
+/// An exercise is a paragraph that starts `**N. Title.**` in the chapter's `## Exercises`
+/// (questions to think about, unnumbered, have an answer instead). Its solution is the one file
+/// `docs/solutions/<stage>-<N>-<what>.patch`, shown in a fold under the exercise with
+/// `{{#include ../solutions/<file>}}`, its header (before the first `diff --git`) naming the
+/// test that proves it. `docs/solutions/check`, run by CI, applies each one and runs the
+/// stage's command, which each chapter's exercises show on a line of their own.
+#[test]
+fn every_exercise_has_a_solution_and_every_solution_is_in_the_book() {
+    let solutions = workspace_root().join("docs").join("solutions");
+    let mut patches: BTreeSet<String> = std::fs::read_dir(&solutions)
+        .expect("docs/solutions/ exists")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.ends_with(".patch"))
+        .collect();
+    let exercise = Regex::new(r"(?m)^\*\*([0-9]+)\. ").expect("pattern");
+    let mut problems = Vec::new();
+    for chapter in CHAPTERS {
+        let stage = chapter.stage;
+        let text = read(&book_src().join(format!("{stage}.md")));
+        let Some(start) = text.find("\n## Exercises\n") else {
+            problems.push(format!("docs/src/{stage}.md has no `## Exercises` section"));
+            continue;
+        };
+        let section = &text[start..];
+        let section = section[1..]
+            .find("\n## ")
+            .map_or(section, |end| &section[..end + 1]);
+        if !section.contains(&format!("\ncargo test-{stage}\n")) {
+            problems.push(format!(
+                "docs/src/{stage}.md: its exercises do not show `cargo test-{stage}` on a line \
+                 of its own, the command that tests the stage alone"
+            ));
+        }
+        let starts: Vec<(usize, String)> = exercise
+            .captures_iter(section)
+            .map(|found| (found.get(0).map_or(0, |m| m.start()), found[1].to_string()))
+            .collect();
+        if starts.is_empty() {
+            problems.push(format!(
+                "docs/src/{stage}.md: no exercise (`**1. Title.**`)"
+            ));
+        }
+        for (i, (at, number)) in starts.iter().enumerate() {
+            if *number != (i + 1).to_string() {
+                problems.push(format!(
+                    "docs/src/{stage}.md: exercise {number} should be {}",
+                    i + 1
+                ));
+            }
+            let end = starts.get(i + 1).map_or(section.len(), |(next, _)| *next);
+            let body = &section[*at..end];
+            let prefix = format!("{stage}-{number}-");
+            let mine: Vec<String> = patches
+                .iter()
+                .filter(|name| name.starts_with(&prefix))
+                .cloned()
+                .collect();
+            let [patch] = mine.as_slice() else {
+                problems.push(format!(
+                    "docs/src/{stage}.md, exercise {number}: wants one solution \
+                     docs/solutions/{prefix}<what>.patch, found {mine:?}"
+                ));
+                continue;
+            };
+            patches.remove(patch);
+            let include = format!("{{{{#include ../solutions/{patch}}}}}");
+            if !body.contains(&include) {
+                problems.push(format!(
+                    "docs/src/{stage}.md, exercise {number}: does not show its solution with \
+                     `{include}` (in a fold under the exercise)"
+                ));
+            }
+            let source = read(&solutions.join(patch));
+            let header = source.split("\ndiff --git ").next().unwrap_or_default();
+            if header.starts_with("diff --git ") || !header.contains("Proved by") {
+                problems.push(format!(
+                    "docs/solutions/{patch}: its header (the text before the first `diff --git`) \
+                     must say which test proves it (\"Proved by …\")"
+                ));
+            }
+        }
+    }
+    for stray in patches {
+        problems.push(format!(
+            "docs/solutions/{stray} solves no exercise of the book: name it \
+             <stage>-<exercise number>-<what>.patch, after an exercise that shows it"
+        ));
+    }
+    fail_on(problems);
+}
+
 /// What checking (or, with `MINI_WEB_BLESS`, writing) the generated files found: done once
 /// per test run, before any test reads the book, so a blessing run never builds a book whose
 /// files are still being written.
