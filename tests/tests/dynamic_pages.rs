@@ -84,6 +84,10 @@ const HEADER_ORDER: &[(&str, &[&str])] = &[
         "v4_configurable",
         &["Server", "Content-Type", "Content-Length", "Connection"],
     ),
+    (
+        "v5_event_loop",
+        &["Server", "Content-Type", "Content-Length", "Connection"],
+    ),
 ];
 
 #[test]
