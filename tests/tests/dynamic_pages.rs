@@ -70,7 +70,8 @@ const WSGI_STAGES: &[&str] = &["v3_wsgi", "v4_configurable", "v5_event_loop"];
 #[cfg(any(
     not(feature = "one_stage"),
     feature = "v3_wsgi",
-    feature = "v4_configurable"
+    feature = "v4_configurable",
+    feature = "v5_event_loop"
 ))]
 /// The headers of `/index.py` in each WSGI stage, in the order they are sent: the server's
 /// `Server` first, then the framework's (each stage has a framework of its own), then the
