@@ -18,13 +18,7 @@ const DEMO_PAGES: &[(&str, &str)] = &[
     ("/docs/", "A page that lives in a sub-folder"),
 ];
 
-#[cfg(any(
-    not(feature = "one_stage"),
-    feature = "v2_suffix_dispatch",
-    feature = "v3_wsgi",
-    feature = "v4_configurable",
-    feature = "v5_event_loop"
-))]
+#[cfg(any(not(feature = "one_stage"), feature = "frameworks"))]
 /// Pages that a stage's framework writes (stages 2-5: paths ending in `.py`), with Chinese
 /// text they must show: (stage, path, text). Add a row when a stage gains such a page.
 const DYNAMIC_PAGES: &[(&str, &str, &str)] = &[
@@ -159,13 +153,7 @@ fn chinese_text_arrives_as_utf8() {
 }
 
 #[test]
-#[cfg(any(
-    not(feature = "one_stage"),
-    feature = "v2_suffix_dispatch",
-    feature = "v3_wsgi",
-    feature = "v4_configurable",
-    feature = "v5_event_loop"
-))]
+#[cfg(any(not(feature = "one_stage"), feature = "frameworks"))]
 fn dynamic_pages_show_their_chinese_text() {
     let Some(chromium) = Chromium::launch() else {
         return;

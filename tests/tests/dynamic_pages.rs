@@ -4,13 +4,7 @@
 //! Each test is compiled only when one of its stages is under test (all of them, or the one a
 //! per-stage command names), so a per-stage run never reports a test that started no server.
 
-#![cfg(any(
-    not(feature = "one_stage"),
-    feature = "v2_suffix_dispatch",
-    feature = "v3_wsgi",
-    feature = "v4_configurable",
-    feature = "v5_event_loop"
-))]
+#![cfg(any(not(feature = "one_stage"), feature = "frameworks"))]
 
 use mini_web_tests::{stages_named, Server, Site};
 
@@ -58,21 +52,11 @@ const DYNAMIC_STAGES: &[&str] = &[
     "v5_event_loop",
 ];
 
-#[cfg(any(
-    not(feature = "one_stage"),
-    feature = "v3_wsgi",
-    feature = "v4_configurable",
-    feature = "v5_event_loop"
-))]
+#[cfg(any(not(feature = "one_stage"), feature = "wsgi"))]
 /// The stages where server and framework meet at the WSGI contract.
 const WSGI_STAGES: &[&str] = &["v3_wsgi", "v4_configurable", "v5_event_loop"];
 
-#[cfg(any(
-    not(feature = "one_stage"),
-    feature = "v3_wsgi",
-    feature = "v4_configurable",
-    feature = "v5_event_loop"
-))]
+#[cfg(any(not(feature = "one_stage"), feature = "wsgi"))]
 /// The headers of `/index.py` in each WSGI stage, in the order they are sent: the server's
 /// `Server` first, then the framework's (each stage has a framework of its own), then the
 /// framing the server writes. A row per stage, so a change to one framework changes one row.
@@ -179,12 +163,7 @@ fn stage_2_pages_are_asked_for_with_get_or_head_only() {
 }
 
 #[test]
-#[cfg(any(
-    not(feature = "one_stage"),
-    feature = "v3_wsgi",
-    feature = "v4_configurable",
-    feature = "v5_event_loop"
-))]
+#[cfg(any(not(feature = "one_stage"), feature = "wsgi"))]
 fn the_framework_is_told_about_the_request_in_the_environ() {
     let site = Site::new();
     for stage in stages_named(WSGI_STAGES) {
@@ -192,12 +171,7 @@ fn the_framework_is_told_about_the_request_in_the_environ() {
     }
 }
 
-#[cfg(any(
-    not(feature = "one_stage"),
-    feature = "v3_wsgi",
-    feature = "v4_configurable",
-    feature = "v5_event_loop"
-))]
+#[cfg(any(not(feature = "one_stage"), feature = "wsgi"))]
 fn the_environ_describes_the_request(server: &Server) {
     let request = "GET /environ.py?x=1&y=%20 HTTP/1.1\r\nHost: example.test\r\nX-Course: mini-web\r\n\
                    User-Agent: environ-test\r\nContent-Type: text/plain\r\nX-Course_Id: spoof\r\n\r\n";
@@ -239,12 +213,7 @@ fn the_environ_describes_the_request(server: &Server) {
 }
 
 #[test]
-#[cfg(any(
-    not(feature = "one_stage"),
-    feature = "v3_wsgi",
-    feature = "v4_configurable",
-    feature = "v5_event_loop"
-))]
+#[cfg(any(not(feature = "one_stage"), feature = "wsgi"))]
 fn a_framework_that_breaks_the_contract_gets_a_500_page() {
     let site = Site::new();
     for stage in stages_named(WSGI_STAGES) {
@@ -252,12 +221,7 @@ fn a_framework_that_breaks_the_contract_gets_a_500_page() {
     }
 }
 
-#[cfg(any(
-    not(feature = "one_stage"),
-    feature = "v3_wsgi",
-    feature = "v4_configurable",
-    feature = "v5_event_loop"
-))]
+#[cfg(any(not(feature = "one_stage"), feature = "wsgi"))]
 fn the_server_guards_the_contract(server: &Server) {
     let name = server.stage;
     for path in [
@@ -288,12 +252,7 @@ fn the_server_guards_the_contract(server: &Server) {
 }
 
 #[test]
-#[cfg(any(
-    not(feature = "one_stage"),
-    feature = "v3_wsgi",
-    feature = "v4_configurable",
-    feature = "v5_event_loop"
-))]
+#[cfg(any(not(feature = "one_stage"), feature = "wsgi"))]
 fn the_server_header_comes_before_the_frameworks_headers() {
     let site = Site::new();
     for stage in stages_named(WSGI_STAGES) {
