@@ -174,10 +174,7 @@ impl Client {
     /// copied through an 8 KiB buffer, two system calls per 8 KiB. A static file server
     /// accepts that risk, as nginx's `sendfile on` does.
     pub fn send_file(&mut self, head: &str, file: StaticFile) -> io::Result<()> {
-        if self.head_only || file.len <= SMALL_BODY as u64 {
-            let mut body = vec![0; if self.head_only { 0 } else { file.len as usize }];
-            // Exactly the Content-Length we promised: a file that shrank since is an error.
-            (&file.file).read_exact(&mut body)?;
+        if let Some(body) = file.body_in_memory(self.head_only)? {
             return self.send(head, &body);
         }
         self.start_response()?;

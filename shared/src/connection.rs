@@ -33,7 +33,7 @@ use nix::errno::Errno;
 use nix::sys::sendfile::sendfile;
 
 use crate::children::env_number;
-use crate::client::{self, LINGER_BYTES, LINGER_TIME, SMALL_BODY, WRITE_TIMEOUT};
+use crate::client::{self, LINGER_BYTES, LINGER_TIME, WRITE_TIMEOUT};
 use crate::files::StaticFile;
 use crate::listen::StartupError;
 use crate::request::{self, Head, HttpError};
@@ -376,10 +376,7 @@ impl Connection {
     /// to go out with its head, a larger one sent later straight from the file with `sendfile`,
     /// as the socket takes it.
     pub fn send_file(&mut self, head: &str, file: StaticFile) -> io::Result<()> {
-        if self.head_only || file.len <= SMALL_BODY as u64 {
-            let mut body = vec![0; if self.head_only { 0 } else { file.len as usize }];
-            // Exactly the Content-Length we promised: a file that shrank since is an error.
-            (&file.file).read_exact(&mut body)?;
+        if let Some(body) = file.body_in_memory(self.head_only)? {
             return self.send(head, &body);
         }
         self.start_response()?;

@@ -43,6 +43,24 @@ pub enum NotFound {
     NotAFile,
 }
 
+impl StaticFile {
+    /// What goes out with the head in one system call, for every kind of connection: nothing
+    /// for `HEAD`, the whole file when it is small (read now, exactly the `Content-Length`
+    /// promised: a file that shrank since is an error). `None`: a large file, left for
+    /// `sendfile`, which never copies it into our memory.
+    pub(crate) fn body_in_memory(&self, head_only: bool) -> std::io::Result<Option<Vec<u8>>> {
+        if head_only {
+            return Ok(Some(Vec::new()));
+        }
+        if self.len > crate::client::SMALL_BODY as u64 {
+            return Ok(None);
+        }
+        let mut body = vec![0; self.len as usize];
+        std::io::Read::read_exact(&mut &self.file, &mut body)?;
+        Ok(Some(body))
+    }
+}
+
 impl std::fmt::Display for NotFound {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
