@@ -276,6 +276,71 @@ pub fn check_no_strays(folder: &Path, extension: &str, expected: &[String]) -> R
     }
 }
 
+/// The program `name` on the PATH, or where `cargo install` puts it.
+pub fn find_tool(name: &str) -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
+    on_path
+        .into_iter()
+        .chain(cargo_home.map(|home| home.join("bin")))
+        .map(|folder| folder.join(name))
+        .find(|candidate| candidate.is_file())
+}
+
+/// Set to `1` (as CI does): a missing book tool fails the test that needs it, instead of
+/// that test saying so and passing.
+pub const REQUIRE_MDBOOK: &str = "MINI_WEB_REQUIRE_MDBOOK";
+
+/// The book tool `name`, or `None` after printing why the test that needs it does nothing;
+/// panics instead when [`REQUIRE_MDBOOK`] is set. `install` is the command that installs it.
+pub fn book_tool(name: &str, install: &str) -> Option<PathBuf> {
+    let found = find_tool(name);
+    if found.is_none() {
+        let why = format!("{name} is not installed ({install})");
+        assert!(
+            std::env::var_os(REQUIRE_MDBOOK).is_none(),
+            "{REQUIRE_MDBOOK} is set but {why}"
+        );
+        eprintln!("note: {why}; the book was not built");
+    }
+    found
+}
+
+/// A PATH with the folders of `tools` first: mdBook finds its preprocessors and renderers
+/// on the PATH, and `cargo install` puts them where the PATH may not look.
+pub fn path_with(tools: &[&Path]) -> std::ffi::OsString {
+    let folders = tools
+        .iter()
+        .filter_map(|tool| tool.parent().map(Path::to_path_buf))
+        .chain(
+            std::env::var_os("PATH")
+                .map_or_else(Vec::new, |path| std::env::split_paths(&path).collect()),
+        );
+    std::env::join_paths(folders).expect("a PATH")
+}
+
+/// Every `.md` file below `folder`, in name order.
+pub fn markdown_files(folder: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![folder.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).expect("read docs/src").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|e| e == "md") {
+                found.push(path);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -40,6 +40,7 @@ use nix::unistd::Pid;
 
 pub mod book;
 pub mod browser;
+pub mod po;
 
 /// How a stage learns where its site is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

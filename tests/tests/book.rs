@@ -30,8 +30,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mini_web_tests::book::{
-    book_src, check_generated, check_no_strays, diff_trees, render_exchange, render_lines_with,
-    stand_in_pid,
+    book_src, book_tool, check_generated, check_no_strays, diff_trees, markdown_files, path_with,
+    render_exchange, render_lines_with, stand_in_pid,
 };
 use mini_web_tests::{read_to_close, workspace_root, Server, STAGES};
 use regex::Regex;
@@ -544,7 +544,7 @@ fn every_exercise_has_a_solution_and_every_solution_is_in_the_book() {
     for chapter in CHAPTERS {
         let stage = chapter.stage;
         let text = read(&book_src().join(format!("{stage}.md")));
-        let Some(start) = text.find("\n## Exercises\n") else {
+        let Some(start) = text.find("\n## Exercises {#exercises}\n") else {
             problems.push(format!("docs/src/{stage}.md has no `## Exercises` section"));
             continue;
         };
@@ -908,38 +908,23 @@ fn exchange(server: &Server, port: u16, sends: &Sends) -> Vec<u8> {
 
 #[test]
 fn mdbook_builds_the_book_without_warnings() {
-    let Some(mdbook) = find_mdbook() else {
-        assert!(
-            std::env::var_os("MINI_WEB_REQUIRE_MDBOOK").is_none(),
-            "MINI_WEB_REQUIRE_MDBOOK is set but mdbook is not installed: \
-             cargo install mdbook --locked"
-        );
-        eprintln!("note: mdbook is not installed; the book was not built (cargo install mdbook)");
+    let install = "cargo install mdbook --locked --version 0.5.4";
+    let Some(mdbook) = book_tool("mdbook", install) else {
         return;
     };
-    // The diagrams' preprocessor: without it mdBook stops, so say what to install instead.
-    let Some(svgbob) = find_tool("mdbook-svgbob") else {
-        assert!(
-            std::env::var_os("MINI_WEB_REQUIRE_MDBOOK").is_none(),
-            "MINI_WEB_REQUIRE_MDBOOK is set but mdbook-svgbob is not installed: \
-             cargo install mdbook-svgbob --locked --version 0.3.1"
-        );
-        eprintln!(
-            "note: mdbook-svgbob is not installed; the book was not built \
-             (cargo install mdbook-svgbob --locked --version 0.3.1)"
-        );
+    // The diagrams' and the Chinese edition's preprocessors: without them mdBook stops.
+    let install = "cargo install mdbook-svgbob --locked --version 0.3.1";
+    let Some(svgbob) = book_tool("mdbook-svgbob", install) else {
+        return;
+    };
+    let install = "cargo install mdbook-i18n-helpers --locked --version 0.4.0";
+    let Some(gettext) = book_tool("mdbook-gettext", install) else {
         return;
     };
     generated();
-    // mdBook finds its preprocessor on the PATH: put the folder we found it in first.
-    let folders = std::iter::once(svgbob.parent().expect("a folder").to_path_buf()).chain(
-        std::env::var_os("PATH")
-            .map_or_else(Vec::new, |path| std::env::split_paths(&path).collect()),
-    );
-    let path = std::env::join_paths(folders).expect("a PATH");
     let out = tempfile::tempdir().expect("tempdir");
     let run = Command::new(&mdbook)
-        .env("PATH", path)
+        .env("PATH", path_with(&[&svgbob, &gettext]))
         .arg("build")
         .arg(workspace_root().join("docs"))
         .arg("--dest-dir")
@@ -984,26 +969,6 @@ fn mdbook_builds_the_book_without_warnings() {
     assert!(drawn >= 4, "the book draws only {drawn} diagrams");
 }
 
-/// `mdbook` on the PATH, or where `cargo install` puts it.
-fn find_mdbook() -> Option<PathBuf> {
-    find_tool("mdbook")
-}
-
-/// The program `name` on the PATH, or where `cargo install` puts it.
-fn find_tool(name: &str) -> Option<PathBuf> {
-    let on_path = std::env::var_os("PATH")
-        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .unwrap_or_default();
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".cargo")));
-    on_path
-        .into_iter()
-        .chain(cargo_home.map(|home| home.join("bin")))
-        .map(|folder| folder.join(name))
-        .find(|candidate| candidate.is_file())
-}
-
 #[test]
 fn links_and_includes_resolve() {
     generated();
@@ -1013,9 +978,20 @@ fn links_and_includes_resolve() {
     let include = Regex::new(r"\{\{#(?:include|rustdoc_include) ([^}:\s]+)(?::([^}\s]+))?\}\}")
         .expect("pattern");
     let mut problems = Vec::new();
+    // A page included into another is read as part of it: its links start from there.
+    let mut includer = std::collections::HashMap::new();
+    for page in markdown_files(&book_src()) {
+        let folder = page.parent().expect("a page is in a folder").to_path_buf();
+        for found in include.captures_iter(&read(&page)) {
+            if found[1].ends_with(".md") {
+                includer.insert(folder.join(&found[1]), folder.clone());
+            }
+        }
+    }
     for page in markdown_files(&book_src()) {
         let text = read(&page);
-        let folder = page.parent().expect("a page is in a folder");
+        let own_folder = page.parent().expect("a page is in a folder");
+        let folder = includer.get(&page).map_or(own_folder, PathBuf::as_path);
         let name = page.strip_prefix(book_src()).unwrap_or(&page).display();
         for target in link.captures_iter(&text).map(|c| c[1].to_string()) {
             let file = target.split('#').next().unwrap_or_default();
@@ -1033,7 +1009,7 @@ fn links_and_includes_resolve() {
             }
         }
         for found in include.captures_iter(&text) {
-            let path = folder.join(&found[1]);
+            let path = own_folder.join(&found[1]);
             let Ok(source) = std::fs::read_to_string(&path) else {
                 problems.push(format!("{name}: includes {} which is missing", &found[1]));
                 continue;
@@ -1137,7 +1113,7 @@ fn every_source_file_the_book_names_exists() {
         let mut in_exercises = false;
         for line in text.lines() {
             if line.starts_with("## ") {
-                in_exercises = line.trim() == "## Exercises";
+                in_exercises = line.trim() == "## Exercises {#exercises}";
             }
             if !in_exercises {
                 kept += line;
@@ -1220,24 +1196,6 @@ fn the_book_sources_hold_no_control_characters() {
         }
     }
     fail_on(problems);
-}
-
-/// Every `.md` file below `folder`, in name order.
-fn markdown_files(folder: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut pending = vec![folder.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read docs/src").flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
 }
 
 fn read(path: &Path) -> String {

@@ -1,0 +1,469 @@
+//! The Chinese edition: the README's translation, the book's catalogue (`docs/po/zh-CN.po`)
+//! and the book built from it (`docs/build-zh-CN`).
+//!
+//! - Both READMEs show the same commands, and link to each other.
+//! - The catalogue holds a translation of every message of today's book, none fuzzy
+//!   (`docs/po/update --check`), and each translation keeps its English's code, links and
+//!   markup.
+//! - The Chinese edition builds without a warning, has every page and every heading anchor of
+//!   the English one, reads as Chinese, and every page of each edition links to the same page
+//!   of the other (checked in a real browser).
+//!
+//! The book tools are needed for all but the first two; without them these tests say so and
+//! pass, unless `MINI_WEB_REQUIRE_MDBOOK=1` (CI sets it).
+#![cfg(not(feature = "one_stage"))]
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use mini_web_tests::book::{book_src, book_tool, path_with};
+use mini_web_tests::browser::Chromium;
+use mini_web_tests::po::{self, Message};
+use mini_web_tests::workspace_root;
+use regex::Regex;
+
+/// The command lines in a README's ```sh blocks, each without its `# comment` (that part is
+/// in the README's language).
+fn commands(readme: &str) -> Vec<String> {
+    let mut commands = Vec::new();
+    let mut in_block = false;
+    for line in readme.lines() {
+        match (in_block, line.trim_start()) {
+            (false, "```sh") => in_block = true,
+            (true, "```") => in_block = false,
+            (true, command) => {
+                // A `#` that starts a comment follows a space; the commands have no other.
+                let command = command.split(" #").next().unwrap_or_default();
+                commands.push(command.trim_end().to_string());
+            }
+            _ => {}
+        }
+    }
+    commands
+}
+
+#[test]
+fn both_readmes_show_the_same_commands_and_link_to_each_other() {
+    let root = workspace_root();
+    let english = std::fs::read_to_string(root.join("README.md")).expect("README.md");
+    let chinese = std::fs::read_to_string(root.join("README.zh-CN.md")).expect("README.zh-CN.md");
+    let (english_commands, chinese_commands) = (commands(&english), commands(&chinese));
+    assert!(
+        english_commands.contains(&"cargo run -p v1_static".to_string())
+            && english_commands.contains(&"cargo test --workspace".to_string()),
+        "README.md's ```sh blocks lost the two commands: {english_commands:#?}"
+    );
+    assert_eq!(
+        english_commands, chinese_commands,
+        "README.md and README.zh-CN.md must show the same commands, in the same order: \
+         change both"
+    );
+    let top = |text: &str| text.lines().take(4).collect::<Vec<_>>().join("\n");
+    assert!(
+        top(&english).contains("](README.zh-CN.md)"),
+        "README.md links to README.zh-CN.md at its top"
+    );
+    assert!(
+        top(&chinese).contains("](README.md)"),
+        "README.zh-CN.md links to README.md at its top"
+    );
+}
+
+#[test]
+fn every_heading_names_its_anchor_and_every_diagram_stays_as_drawn() {
+    // A translated heading would get an id made from its Chinese, and every link into it,
+    // and the language link's place in the page, would break in one edition. So each heading
+    // says its id, `## The idea {#the-idea}`, and both editions keep it.
+    let heading = Regex::new(r"^#{2,6} ").expect("a regex");
+    let named = Regex::new(r" \{#[a-z0-9_-]+\}$").expect("a regex");
+    let mut problems = Vec::new();
+    for page in mini_web_tests::book::markdown_files(&book_src()) {
+        let text = std::fs::read_to_string(&page).expect("a page");
+        if text
+            .lines()
+            .next()
+            .is_some_and(|line| line.contains("do not edit by hand"))
+        {
+            continue; // written by the benchmark, and never translated
+        }
+        let mut in_code = false;
+        let mut previous = ["", ""];
+        for (number, line) in text.lines().enumerate() {
+            // A diagram is drawn from its text: translated, its boxes would no longer line up
+            // (a Chinese character is two columns wide). Its caption is the text around it.
+            if line == "```bob" && previous != ["<!-- i18n:skip -->", ""] {
+                problems.push(format!(
+                    "{}:{}: a ```bob diagram stays as drawn: put `<!-- i18n:skip -->` and an \
+                     empty line before it",
+                    page.display(),
+                    number + 1
+                ));
+            }
+            previous = [previous[1], line];
+            in_code ^= line.starts_with("```");
+            if !in_code && heading.is_match(line) && !named.is_match(line) {
+                problems.push(format!(
+                    "{}:{}: `{line}` needs its anchor: `{line} {{#its-id}}` (lower case, \
+                     words joined by -, as mdBook would make it)",
+                    page.display(),
+                    number + 1
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The catalogue's translated messages.
+fn catalogue() -> Vec<Message> {
+    let text = std::fs::read_to_string(po::catalogue_path()).expect("docs/po/zh-CN.po");
+    po::parse(&text)
+}
+
+#[test]
+fn every_translation_keeps_the_code_links_and_markup_of_its_english() {
+    let code = Regex::new(r"`[^`]+`").expect("a regex");
+    let link = Regex::new(r#"\]\(([^)\s]+)\)|href="([^"]+)""#).expect("a regex");
+    let tag = Regex::new(r"</?[a-zA-Z][^>]*>").expect("a regex");
+    let all = |pattern: &Regex, text: &str| -> Vec<String> {
+        let mut found: Vec<String> = pattern
+            .find_iter(text)
+            .map(|m| m.as_str().to_string())
+            .collect();
+        found.sort();
+        found
+    };
+    let messages = catalogue();
+    assert!(messages.len() > 1000, "only {} messages", messages.len());
+    let mut problems = Vec::new();
+    for message in messages
+        .iter()
+        .filter(|message| !message.chinese.is_empty())
+    {
+        let (english, chinese) = (&message.english, &message.chinese);
+        let mut differs = |what: &str, pattern: &Regex| {
+            let (wanted, got) = (all(pattern, english), all(pattern, chinese));
+            if wanted != got {
+                problems.push(format!(
+                    "{}: the translation's {what} differ from the English's:\n  English {wanted:?}\n  Chinese {got:?}",
+                    message.places.join(" ")
+                ));
+            }
+        };
+        differs("inline code spans", &code);
+        differs("link targets", &link);
+        differs("HTML tags", &tag);
+        // A code comment stays a comment: its markers and its lines.
+        let marker = |line: &str| {
+            let line = line.trim_start();
+            ["///", "//!", "//", "#", "--"]
+                .into_iter()
+                .find(|marker| line.starts_with(marker))
+        };
+        if marker(english).is_some() {
+            let markers = |text: &str| text.lines().map(marker).collect::<Vec<_>>();
+            if markers(english) != markers(chinese)
+                || english.ends_with('\n') != chinese.ends_with('\n')
+            {
+                problems.push(format!(
+                    "{}: a code comment's translation must keep its lines and their markers:\n  {english:?}\n  {chinese:?}",
+                    message.places.join(" ")
+                ));
+            }
+        }
+        // A string literal is code: it is its own translation (docs/po/update fills it in).
+        let literal = english.len() > 1 && english.starts_with('"') && english.ends_with('"');
+        if literal && english != chinese {
+            problems.push(format!(
+                "{}: the string literal {english} is code, never translated (got {chinese})",
+                message.places.join(" ")
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_catalogue_translates_every_message_of_todays_book() {
+    let Some(tools) = tools() else {
+        return;
+    };
+    for program in [
+        "msgmerge",
+        "msgattrib",
+        "msggrep",
+        "msgen",
+        "msgcat",
+        "msgfmt",
+    ] {
+        if mini_web_tests::book::find_tool(program).is_none() {
+            let why = format!("{program} is not installed (apt-get install gettext)");
+            assert!(
+                std::env::var_os(mini_web_tests::book::REQUIRE_MDBOOK).is_none(),
+                "{} is set but {why}",
+                mini_web_tests::book::REQUIRE_MDBOOK
+            );
+            eprintln!("note: {why}; the catalogue was not checked");
+            return;
+        }
+    }
+    let run = Command::new(workspace_root().join("docs/po/update"))
+        .arg("--check")
+        .env(
+            "PATH",
+            path_with(&tools.iter().map(PathBuf::as_path).collect::<Vec<_>>()),
+        )
+        .output()
+        .expect("run docs/po/update --check");
+    assert!(
+        run.status.success(),
+        "docs/po/update --check failed: the Chinese edition is behind the English one \
+         (CONTRIBUTING.md says what to do):\n{}{}",
+        String::from_utf8_lossy(&run.stdout),
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// mdbook and the preprocessors the book names, or `None` (after saying why).
+fn tools() -> Option<Vec<PathBuf>> {
+    let wanted = [
+        ("mdbook", "cargo install mdbook --locked --version 0.5.4"),
+        (
+            "mdbook-svgbob",
+            "cargo install mdbook-svgbob --locked --version 0.3.1",
+        ),
+        (
+            "mdbook-gettext",
+            "cargo install mdbook-i18n-helpers --locked --version 0.4.0",
+        ),
+        (
+            "mdbook-xgettext",
+            "cargo install mdbook-i18n-helpers --locked --version 0.4.0",
+        ),
+    ];
+    wanted
+        .into_iter()
+        .map(|(name, install)| book_tool(name, install))
+        .collect()
+}
+
+/// Both editions, built once for all the tests here: (English, Chinese) folders.
+fn editions() -> Option<&'static (PathBuf, PathBuf)> {
+    static BUILT: OnceLock<Option<(tempfile::TempDir, PathBuf, PathBuf)>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let tools = tools()?;
+        let path = path_with(&tools.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+        let out = tempfile::tempdir().expect("tempdir");
+        let (english, chinese) = (out.path().join("book"), out.path().join("book-zh-CN"));
+        let run = Command::new(&tools[0])
+            .env("PATH", &path)
+            .arg("build")
+            .arg(workspace_root().join("docs"))
+            .arg("--dest-dir")
+            .arg(&english)
+            .output()
+            .expect("run mdbook");
+        assert!(run.status.success(), "mdbook build docs failed");
+        // The documented command, into a folder of ours.
+        let run = Command::new(workspace_root().join("docs/build-zh-CN"))
+            .env("PATH", &path)
+            .arg(&chinese)
+            .output()
+            .expect("run docs/build-zh-CN");
+        assert!(
+            run.status.success(),
+            "docs/build-zh-CN failed:\n{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+        Some((out, english, chinese))
+    });
+    built.as_ref().map(|(_, english, chinese)| {
+        // A 'static pair of paths, borrowed from the static above.
+        static PAIR: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
+        PAIR.get_or_init(|| (english.clone(), chinese.clone()))
+    })
+}
+
+/// The book's pages, by their path below the book's folder: one per chapter.
+fn pages() -> Vec<PathBuf> {
+    let summary = std::fs::read_to_string(book_src().join("SUMMARY.md")).expect("SUMMARY.md");
+    let link = Regex::new(r"\]\(([^)]+)\.md\)").expect("a regex");
+    link.captures_iter(&summary)
+        .map(|c| PathBuf::from(format!("{}.html", &c[1])))
+        .collect()
+}
+
+/// The ids of a page's headings below its title (h2 to h6): what links into a page point at.
+fn heading_ids(html: &str) -> Vec<String> {
+    let heading = Regex::new(r#"<h[2-6] id="([^"]+)""#).expect("a regex");
+    heading
+        .captures_iter(html)
+        .map(|c| c[1].to_string())
+        .filter(|id| id != "mdbook-help-title" && !id.starts_with("mdbook-"))
+        .collect()
+}
+
+/// The prose of a page's chapter (paragraphs, list items, table cells and headings, without
+/// code), and how much of it is Chinese: Han characters among Han characters and Latin letters.
+fn chinese_share(html: &str) -> f64 {
+    let main = html
+        .split_once("<main>")
+        .and_then(|(_, rest)| rest.split_once("</main>"))
+        .map_or(html, |(main, _)| main);
+    let code =
+        Regex::new(r"(?s)<pre>.*?</pre>|<code[^>]*>.*?</code>|<svg.*?</svg>").expect("a regex");
+    let tags = Regex::new(r"<[^>]+>").expect("a regex");
+    let prose = tags
+        .replace_all(&code.replace_all(main, " "), " ")
+        .to_string();
+    let han = prose
+        .chars()
+        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
+        .count();
+    let latin = prose.chars().filter(char::is_ascii_alphabetic).count();
+    han as f64 / (han + latin).max(1) as f64
+}
+
+#[test]
+fn the_chinese_edition_has_every_page_and_anchor_of_the_english_and_reads_as_chinese() {
+    let Some((english, chinese)) = editions() else {
+        return;
+    };
+    let mut problems = Vec::new();
+    let read = |folder: &Path, page: &Path| std::fs::read_to_string(folder.join(page));
+    let script = Regex::new(r#"<script src="[^"]*language[^"]*\.js""#).expect("a regex");
+    let pages = pages();
+    assert!(pages.len() >= 12, "SUMMARY.md lists only {pages:?}");
+    for page in &pages {
+        let (Ok(en), Ok(zh)) = (read(english, page), read(chinese, page)) else {
+            problems.push(format!("{}: missing from an edition", page.display()));
+            continue;
+        };
+        if !zh.contains(r#"<html lang="zh-CN""#) {
+            problems.push(format!(
+                "{}: the Chinese page is not lang=zh-CN",
+                page.display()
+            ));
+        }
+        for (edition, html) in [("English", &en), ("Chinese", &zh)] {
+            if !script.is_match(html) {
+                problems.push(format!(
+                    "{}: the {edition} page does not load language.js (the link to the other edition)",
+                    page.display()
+                ));
+            }
+        }
+        let (en_ids, zh_ids) = (heading_ids(&en), heading_ids(&zh));
+        if en_ids != zh_ids {
+            let missing: BTreeSet<_> = en_ids.iter().filter(|id| !zh_ids.contains(id)).collect();
+            problems.push(format!(
+                "{}: the Chinese headings' anchors differ from the English ones: give each heading \
+                 in the English its anchor, `## The idea {{#the-idea}}`. Missing: {missing:?}",
+                page.display()
+            ));
+        }
+        let share = chinese_share(&zh);
+        if share < 0.5 {
+            problems.push(format!(
+                "{}: only {:.0}% of the Chinese page's prose is Chinese",
+                page.display(),
+                share * 100.0
+            ));
+        }
+        // (The glossary's Chinese column makes it the most Chinese of the English pages.)
+        let english_share = chinese_share(&en);
+        assert!(
+            english_share < 0.25,
+            "{}: the English page is {:.0}% Chinese",
+            page.display(),
+            english_share * 100.0
+        );
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn every_page_links_to_the_same_page_in_the_other_edition() {
+    let Some((english, chinese)) = editions() else {
+        return;
+    };
+    let Some(browser) = Chromium::launch() else {
+        return;
+    };
+    let tab = browser.page();
+    let url = |folder: &Path, page: &Path| format!("file://{}", folder.join(page).display());
+    let link =
+        |what: &str| tab.eval_string(&format!("document.getElementById('language-link').{what}"));
+    for page in pages() {
+        // From the English page to the Chinese one, and back.
+        tab.goto(&url(english, &page));
+        let there = link("href");
+        assert_eq!(
+            there,
+            url(chinese, &page),
+            "the language link of {}",
+            url(english, &page)
+        );
+        assert_eq!(link("lang"), "zh-CN");
+        tab.goto(&there);
+        assert_eq!(tab.eval_string("document.documentElement.lang"), "zh-CN");
+        assert_eq!(
+            link("href"),
+            url(english, &page),
+            "the language link of {there}"
+        );
+        assert_eq!(link("lang"), "en");
+    }
+}
+
+#[test]
+fn every_link_in_both_editions_leads_to_a_page_and_an_anchor_that_exist() {
+    let Some((english, chinese)) = editions() else {
+        return;
+    };
+    // Links, not the `href` of an HTML page shown as code.
+    let href = Regex::new(r#"<a [^>]*href="([^"]+)""#).expect("a regex");
+    let id = Regex::new(r#" id="([^"]+)""#).expect("a regex");
+    let ids = |html: &str| -> BTreeSet<String> {
+        id.captures_iter(html).map(|c| c[1].to_string()).collect()
+    };
+    let mut problems = Vec::new();
+    for folder in [english, chinese] {
+        for page in pages() {
+            let html = std::fs::read_to_string(folder.join(&page)).expect("a built page");
+            // The chapter's own links: mdBook's sidebar and menu are its business.
+            let main = html.split_once("<main>").map_or("", |(_, rest)| rest);
+            let main = main.split_once("</main>").map_or(main, |(main, _)| main);
+            for target in href.captures_iter(main).map(|c| c[1].to_string()) {
+                if target.contains("://") || target.starts_with("mailto:") {
+                    continue;
+                }
+                let (file, anchor) = target.split_once('#').unwrap_or((&target, ""));
+                let resolved = if file.is_empty() {
+                    folder.join(&page)
+                } else {
+                    folder.join(&page).parent().expect("a folder").join(file)
+                };
+                let Ok(text) = std::fs::read_to_string(&resolved) else {
+                    if !resolved.exists() {
+                        problems.push(format!(
+                            "{}: {target} leads nowhere",
+                            folder.join(&page).display()
+                        ));
+                    }
+                    continue;
+                };
+                if !anchor.is_empty() && !ids(&text).contains(anchor) {
+                    problems.push(format!(
+                        "{}: {target}: that page has no anchor {anchor}",
+                        folder.join(&page).display()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
