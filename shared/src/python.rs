@@ -302,7 +302,9 @@ enum Failure {
 /// The app raised (or broke the contract, which raises too). Prints the traceback on stderr,
 /// then answers 500, or breaks the connection off if the head has gone already.
 fn failed(py: Python<'_>, client: &mut Client, error: &PyErr, head_sent: bool) -> io::Result<()> {
-    error.print(py);
+    // PyErr_Display, not PyErr_Print: the latter ends the process on SystemExit, and an app's
+    // sys.exit() must cost its request a 500, not its client the answer.
+    error.display(py);
     crate::log!(
         "{}: the Python application failed ({}): {error}",
         client.peer(),

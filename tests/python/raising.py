@@ -1,5 +1,7 @@
 """Apps that fail, each in its own way: the server answers 500 (or resets) and lives on."""
 
+import sys
+
 
 def application(environ, start_response):
     path = environ["PATH_INFO"]
@@ -22,6 +24,8 @@ def application(environ, start_response):
     if path == "/text.py":
         start_response("200 OK", [("Content-Type", "text/plain")])
         return ["a str, not bytes"]
+    if path == "/exit.py":
+        sys.exit(3)
     if path == "/no_start.py":
         return [b"no status"]
     if path == "/twice.py":

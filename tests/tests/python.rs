@@ -321,6 +321,7 @@ fn a_raising_app_gets_a_500_and_the_next_request_is_served() {
         "/text.py",
         "/no_start.py",
         "/twice.py",
+        "/exit.py",
     ] {
         let answer = reply(&server, "GET", path, &[], b"");
         assert_eq!(answer.status, 500, "{path}: {}", answer.text());
@@ -352,6 +353,7 @@ fn a_raising_app_gets_a_500_and_the_next_request_is_served() {
         "yielded <class 'str'>, not bytes",
         "never called start_response",
         "a second time without exc_info",
+        "SystemExit: 3",
         "RuntimeError: broken halfway",
         "19 bytes of the 100 its Content-Length promised",
     ] {
