@@ -100,7 +100,14 @@ impl App {
             let folder = dynamic_path.to_string_lossy();
             path.call_method1("insert", (0, folder.as_ref()))
                 .map_err(|e| e.to_string())?;
-            let module = py.import(self.module.as_str()).map_err(|error| {
+            // What the module prints while it is imported goes to stderr: the server's stdout
+            // starts with its `Serving on` line, which scripts and tests read first.
+            let stdout = sys.getattr("stdout").map_err(|e| e.to_string())?;
+            let stderr = sys.getattr("stderr").map_err(|e| e.to_string())?;
+            sys.setattr("stdout", &stderr).map_err(|e| e.to_string())?;
+            let imported = py.import(self.module.as_str());
+            sys.setattr("stdout", stdout).map_err(|e| e.to_string())?;
+            let module = imported.map_err(|error| {
                 let hint = if error.is_instance_of::<pyo3::exceptions::PyModuleNotFoundError>(py) {
                     format!(
                         " (looked in dynamic_path {} and sys.path; a virtualenv's packages are \
@@ -125,6 +132,9 @@ impl App {
                 (py.import("gc").and_then(|gc| gc.call_method0("freeze")))
                     .map_err(|e| e.to_string())?;
             }
+            // Out now: left in Python's buffer, it would be inherited by every child and
+            // printed again at each one's end.
+            flush_stdio(py);
             Ok(app.unbind())
         })
         .map_err(StartupError)?;
@@ -205,14 +215,19 @@ impl App {
             let served = call_app(py, app.bind(py), client, environ, body);
             // Block-buffered when stdout is a pipe: what the app printed would die with the
             // process at `_exit`.
-            for stream in ["stdout", "stderr"] {
-                let _ = (py.import("sys").and_then(|sys| sys.getattr(stream)))
-                    .and_then(|stream| stream.call_method0("flush"));
-            }
+            flush_stdio(py);
             served
         })
     }
     // ANCHOR_END: serve
+}
+
+/// Flushes Python's `sys.stdout` and `sys.stderr` (its own buffers, not Rust's).
+fn flush_stdio(py: Python<'_>) {
+    for stream in ["stdout", "stderr"] {
+        let _ = (py.import("sys").and_then(|sys| sys.getattr(stream)))
+            .and_then(|stream| stream.call_method0("flush"));
+    }
 }
 
 /// Refuses a module that started threads while it was imported. The server forks from this
@@ -259,7 +274,7 @@ fn call_app(
     body: Vec<u8>,
 ) -> io::Result<()> {
     let answer = Rc::new(RefCell::new(Answer::default()));
-    let called = make_environ(py, environ, body).and_then(|environ| {
+    let called = make_environ(py, environ, client.peer(), body).and_then(|environ| {
         let start_response = StartResponse {
             answer: Rc::clone(&answer),
         };
@@ -328,6 +343,7 @@ fn failed(py: Python<'_>, client: &mut Client, error: &PyErr, head_sent: bool) -
 fn make_environ<'py>(
     py: Python<'py>,
     environ: &BTreeMap<String, String>,
+    peer: std::net::SocketAddr,
     body: Vec<u8>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let dict = PyDict::new(py);
@@ -342,8 +358,11 @@ fn make_environ<'py>(
     let input = py
         .import("io")?
         .call_method1("BytesIO", (PyBytes::new(py, &body),))?;
-    // CGI's name for the server; not in PEP 3333's list, but frameworks show it.
+    // CGI's names for the server and the client: not in PEP 3333's list, but frameworks use
+    // them (Flask's request.remote_addr).
     dict.set_item("SERVER_SOFTWARE", SERVER)?;
+    dict.set_item("REMOTE_ADDR", peer.ip().to_string())?;
+    dict.set_item("REMOTE_PORT", peer.port().to_string())?;
     dict.set_item("wsgi.version", (1, 0))?;
     dict.set_item("wsgi.url_scheme", "http")?;
     dict.set_item("wsgi.input", input)?;

@@ -27,6 +27,7 @@ def app(environ, start_response):
         "path=%s" % path.encode("latin-1").decode("utf-8"),
         "query=%s" % environ.get("QUERY_STRING", ""),
         "agent=%s" % environ.get("HTTP_USER_AGENT", ""),
+        "remote=%s" % environ.get("REMOTE_ADDR", ""),
         "x-test=%s" % environ.get("HTTP_X_TEST", ""),
         "type=%s" % environ.get("CONTENT_TYPE", ""),
         "body=%s" % body.decode("utf-8"),

@@ -172,6 +172,7 @@ fn a_validated_app_sees_the_whole_contract() {
         "path=/中文.py",
         "query=a=1&b=%20",
         "agent=curl/8.14.1",
+        "remote=127.0.0.1",
         "x-test=yes",
         "multiprocess=True multithread=False run_once=False",
     ] {
@@ -180,8 +181,8 @@ fn a_validated_app_sees_the_whole_contract() {
     let head = reply(&server, "HEAD", "/x.py", &[], b"");
     assert_eq!(head.status, 200);
     assert!(head.body.is_empty(), "HEAD got a body");
-    // The app's own Content-Length, for the body HEAD does not get (`method=HEAD`: 119 bytes).
-    assert_eq!(head.header("Content-Length"), Some("119"));
+    // The app's own Content-Length, for the body HEAD does not get (`method=HEAD`: 136 bytes).
+    assert_eq!(head.header("Content-Length"), Some("136"));
 
     let post = reply(
         &server,
@@ -297,17 +298,36 @@ fn flask_serves_routes_json_a_redirect_a_post_body_and_utf8() {
 fn python_state_is_fresh_in_every_request() {
     let site = Site::new();
     let server = start(&site, "counter:application", &test_apps());
-    let mut pids = Vec::new();
+    let (mut pids, mut drawn) = (Vec::new(), Vec::new());
     for _ in 0..5 {
         let text = reply(&server, "GET", "/count.py", &[], b"").text();
-        let (count, pid) = text.trim().split_once(' ').expect("`count pid`");
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let [count, pid, number] = words[..] else {
+            panic!("not `count pid number`: {text:?}")
+        };
         assert_eq!(count, "1", "a request saw another request's state");
         pids.push(pid.to_string());
+        drawn.push(number.to_string());
     }
     pids.sort();
     pids.dedup();
     assert_eq!(pids.len(), 5, "two requests shared a process: {pids:?}");
+    // Each child's `random` was reseeded after the fork (PyOS_AfterFork_Child runs the
+    // module's at-fork hook); a copied generator would repeat one number.
+    drawn.sort();
+    drawn.dedup();
+    assert_eq!(
+        drawn.len(),
+        5,
+        "children drew the same random numbers: {drawn:?}"
+    );
     assert!(!pids.contains(&server.pid().to_string()));
+    // Printed at import, in the parent: on stderr (stdout starts with the server's address),
+    // once, and not again from each child's copy of Python's buffer.
+    let printed = server.stderr_lines();
+    let imported = printed.iter().filter(|l| *l == "counter imported").count();
+    assert_eq!(imported, 1, "{printed:?}");
+    assert!(!server.stdout_lines().iter().any(|l| l.contains("imported")));
 }
 
 #[test]
