@@ -54,7 +54,7 @@ def application(environ, start_response):
 
 INDEX = (
     "<p>欢迎来到 mini-web！这一页的外框是模板文件，这一段是框架在请求到来时填进去的。</p>\n"
-    "<p>这一次框架是 Python 写的：tiny_frame.py，由 Rust 服务器调用。</p>"
+    "<p>这一次框架是 Python 写的（tiny_frame.py），服务器只管按 WSGI 的约定调用它。</p>"
 )
 
 CENTER = (

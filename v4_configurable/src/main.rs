@@ -444,9 +444,10 @@ struct Args {
     port: u16,
 
     /// The framework to run: a module and its callable, joined by a colon. Example:
-    /// mini_frame:application. The built-in modules' names always mean the built-in ones;
-    /// built with the feature `python`, any other name is a Python module, imported from
-    /// dynamic_path (then PYTHONPATH): tiny_frame:application
+    /// mini_frame:application. A built-in module's name (mini_frame) always means the
+    /// built-in one, even if dynamic_path holds a .py file of that name; built with the
+    /// feature `python`, any other name is a Python module, imported from dynamic_path (then
+    /// PYTHONPATH): tiny_frame:application
     #[arg(value_name = "MODULE:CALLABLE", value_parser = find_application)]
     application: Framework,
 
