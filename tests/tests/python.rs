@@ -292,6 +292,15 @@ fn flask_serves_routes_json_a_redirect_a_post_body_and_utf8() {
         reply(&server, "GET", "/hello.txt", &[], b"").text(),
         "hello\n"
     );
+
+    // The tutorial's trap (see "Finding the framework by name"): `flask:app` names Flask's
+    // submodule flask.app, which imports fine and cannot be called. Refused at start-up.
+    let (code, stderr) = run_to_exit(command(&site, "flask:app", &course_dynamic()));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("flask.app is not a callable WSGI application"),
+        "{stderr}"
+    );
 }
 
 #[test]
