@@ -123,10 +123,12 @@ pub fn run(
     }
     let site = Site::create().map_err(|e| format!("cannot make the site: {e}"))?;
     let mut rows = Vec::new();
-    for contender in contenders
-        .iter()
-        .filter(|c| !matches!(c, Contender::Ceiling | Contender::Python))
-    {
+    for contender in contenders.iter().filter(|c| {
+        matches!(
+            c,
+            Contender::Stage(_) | Contender::Nginx | Contender::NginxPerCore
+        )
+    }) {
         let mut seen = Vec::new();
         for flood in Flood::ALL {
             // A fresh server for each flood: nothing left over from the one before.

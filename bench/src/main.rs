@@ -95,7 +95,11 @@ usage: cargo run --release -p bench -- [options]
   --concurrency N    concurrent connections (default 8)
   --servers LIST     comma-separated, from: v1_static,v2_suffix_dispatch,v3_wsgi,
                      v4_configurable,v5_event_loop,ceiling,python,nginx,nginx-per-core
-                     (default: all; python and nginx are skipped with a note when missing)
+                     (default: all these; python and nginx are skipped with a note when
+                     missing), and, only when named: v4-python, v4-python-no-freeze (stage 4
+                     built with its feature python, a hello-world WSGI app; the second with
+                     MINI_WEB_GC_FREEZE=0) and gunicorn (the same app, a sync worker per
+                     core; from the PATH or target/python-venv: see tests/python/)
   --flood            instead of timing requests: each stage and nginx-per-core under a
                      slowloris flood and a slow-read flood (slowhttptest), its availability
                      probed every second; writes floods.md (see flood.rs)
@@ -217,6 +221,12 @@ fn run() -> Result<(), String> {
         })
         .collect();
     let bin_dir = build(&options.profile, &stages)?;
+    if contenders
+        .iter()
+        .any(|c| matches!(c, Contender::StagePython { .. }))
+    {
+        build_python_stage(&options.profile, &bin_dir)?;
+    }
     let site = Site::create().map_err(|e| format!("cannot make the site: {e}"))?;
     let load_before = load_average();
     let busy = load_before
@@ -331,6 +341,16 @@ fn choose_contenders(options: &Options, notes: &mut Vec<String>) -> Result<Vec<C
         Contender::Nginx,
         Contender::NginxPerCore,
     ]);
+    // The Python rows need a build with Python inside and gunicorn: only when asked for.
+    let only_when_named = [
+        Contender::StagePython { gc_freeze: true },
+        Contender::StagePython { gc_freeze: false },
+        Contender::Gunicorn,
+    ];
+    let named = |c: &Contender| {
+        (options.servers.as_ref()).is_some_and(|list| list.iter().any(|key| key == c.key()))
+    };
+    all.extend(only_when_named.into_iter().filter(named));
     let wanted = |c: &Contender| {
         options
             .servers
@@ -349,6 +369,13 @@ fn choose_contenders(options: &Options, notes: &mut Vec<String>) -> Result<Vec<C
         match contender {
             Contender::Python if command_line("python3", &["--version"]).is_empty() => {
                 notes.push("python3 is not installed: its http.server was skipped".into())
+            }
+            // Asked for by name: missing, it is an error, not a note.
+            Contender::Gunicorn if servers::gunicorn_binary().is_none() => {
+                return Err("gunicorn is not installed (neither on the PATH nor in \
+                     target/python-venv): /usr/bin/python3 -m venv target/python-venv && \
+                     target/python-venv/bin/pip install -r tests/python/requirements.txt"
+                    .into())
             }
             Contender::Nginx | Contender::NginxPerCore if servers::nginx_binary().is_none() => {
                 notes.push(format!(
@@ -451,6 +478,36 @@ fn build(profile: &str, stages: &[&str]) -> Result<PathBuf, String> {
     }))
 }
 
+/// Builds stage 4 with its feature `python` and keeps it beside the plain one, as
+/// `v4_configurable-python`; then builds the plain one again, which puts its own binary back.
+/// (Both builds stay in cargo's cache: the second is a copy, not a compilation.)
+fn build_python_stage(profile: &str, bin_dir: &Path) -> Result<(), String> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let run = |features: &[&str]| -> Result<(), String> {
+        let mut command = Command::new(&cargo);
+        command
+            .current_dir(workspace_root())
+            .args(["build", "--profile", profile, "-p", "v4_configurable"])
+            .args(features);
+        eprintln!("building: {command:?}");
+        let status = command
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "building stage 4 with Python failed ({status}): it needs python3-dev"
+            ))
+        }
+    };
+    run(&["--features", "python"])?;
+    let target = bin_dir.join(servers::PYTHON_STAGE_BINARY);
+    std::fs::copy(bin_dir.join("v4_configurable"), &target)
+        .map_err(|e| format!("cannot copy to {}: {e}", target.display()))?;
+    run(&[])
+}
+
 /// The workspace root (this package sits in `bench/` inside it).
 fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -524,6 +581,26 @@ fn tool_versions(contenders: &[Contender]) -> Vec<String> {
                 servers::nginx_binary()
                     .map(|nginx| command_line(&nginx.to_string_lossy(), &["-v"]))
                     .unwrap_or_default()
+            )),
+            Contender::StagePython { gc_freeze: true } => tools.push(format!(
+                "Stage 4 with Python: `v4_configurable` built with `--features python`, serving \
+                 `tests/python/hello.py` (`{}`, a 14-byte body with its Content-Length) in the \
+                 child forked for each connection; `gc.freeze()` after the import",
+                servers::PYTHON_APP
+            )),
+            Contender::StagePython { gc_freeze: false } => tools.push(
+                "The same, started with `MINI_WEB_GC_FREEZE=0`: no `gc.freeze()`".into(),
+            ),
+            Contender::Gunicorn => tools.push(format!(
+                "gunicorn peer: gunicorn {} (`-w {} -k sync`: a sync worker per core, forked \
+                 once, each serving request after request; no access log), the same app",
+                servers::gunicorn_binary()
+                    .map(|g| command_line(&g.to_string_lossy(), &["--version"]))
+                    .unwrap_or_default()
+                    .trim_start_matches("gunicorn ")
+                    .trim_start_matches("(version ")
+                    .trim_end_matches(')'),
+                std::thread::available_parallelism().map_or(1, |n| n.get())
             )),
             Contender::NginxPerCore => tools.push(format!(
                 "nginx, a worker per core: the same nginx with `worker_processes {}` (as many \

@@ -296,6 +296,9 @@ fn colour(contender: &Contender) -> &'static str {
         Contender::Python => "#e69138",
         Contender::Nginx => "#38761d",
         Contender::NginxPerCore => "#6aa84f",
+        Contender::StagePython { gc_freeze: true } => "#b4a7d6",
+        Contender::StagePython { gc_freeze: false } => "#d9d2e9",
+        Contender::Gunicorn => "#cc0000",
     }
 }
 

@@ -63,6 +63,25 @@ pub enum Contender {
     /// nginx as stage 5 runs: a worker per core, keep-alive on (it closes after each answer
     /// when the client asks, as `ab` without `-k` does).
     NginxPerCore,
+    /// Stage 4 built with its feature `python`, running a hello-world WSGI app
+    /// (`tests/python/hello.py`) in each forked child; `gc_freeze: false` starts it with
+    /// `MINI_WEB_GC_FREEZE=0`. Only when asked for (`--servers v4-python,…`).
+    StagePython {
+        gc_freeze: bool,
+    },
+    /// gunicorn, the pre-fork server most WSGI apps run on: the same app, sync workers, one per
+    /// core. Only when asked for (`--servers gunicorn`).
+    Gunicorn,
+}
+
+/// The hello-world WSGI app that stage 4 with Python and gunicorn both serve.
+pub const PYTHON_APP: &str = "hello:application";
+/// The path both are asked for: it ends in `.py`, so stage 4 hands it to the app.
+pub const PYTHON_PAGE: &str = "/hello.py";
+
+/// The folder of the hello-world app (the tests' Python apps).
+pub fn python_apps() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python")
 }
 
 impl Contender {
@@ -74,6 +93,9 @@ impl Contender {
             Contender::Python => "python http.server",
             Contender::Nginx => "nginx",
             Contender::NginxPerCore => "nginx, a worker per core",
+            Contender::StagePython { gc_freeze: true } => "v4_configurable + Python",
+            Contender::StagePython { gc_freeze: false } => "v4_configurable + Python, no gc.freeze",
+            Contender::Gunicorn => "gunicorn, a sync worker per core",
         }
     }
 
@@ -85,6 +107,9 @@ impl Contender {
             Contender::Python => "python",
             Contender::Nginx => "nginx",
             Contender::NginxPerCore => "nginx-per-core",
+            Contender::StagePython { gc_freeze: true } => "v4-python",
+            Contender::StagePython { gc_freeze: false } => "v4-python-no-freeze",
+            Contender::Gunicorn => "gunicorn",
         }
     }
 
@@ -98,13 +123,18 @@ impl Contender {
     }
 
     pub fn is_stage(&self) -> bool {
-        matches!(self, Contender::Stage(_))
+        matches!(self, Contender::Stage(_) | Contender::StagePython { .. })
     }
 
     /// The path to request in a scenario, or `None` if this server has nothing to serve there
     /// (the ceiling serves no files; python and nginx make no pages).
     pub fn path_for(&self, scenario: Scenario) -> Option<&'static str> {
         match (scenario, self) {
+            // The Python rows time their app alone: stage 4's files are timed in its own row.
+            (Scenario::DynamicPage, Contender::StagePython { .. } | Contender::Gunicorn) => {
+                Some(PYTHON_PAGE)
+            }
+            (_, Contender::StagePython { .. } | Contender::Gunicorn) => None,
             (Scenario::SmallPage, _) => Some(SMALL_PAGE),
             (Scenario::MediumFile, Contender::Ceiling) => None,
             (Scenario::MediumFile, _) => Some(MEDIUM_FILE),
@@ -172,6 +202,28 @@ impl Contender {
                     rest.split_whitespace().next()?.parse().ok()
                 })
             }
+            Contender::StagePython { gc_freeze } => {
+                let config = site.dir().join("web_server-python.conf");
+                let text = format!(
+                    "{{\"static_path\": {:?}, \"dynamic_path\": {:?}}}",
+                    site.root().display().to_string(),
+                    python_apps().display().to_string()
+                );
+                fs::write(&config, text)
+                    .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+                let mut command = Command::new(bin_dir.join(PYTHON_STAGE_BINARY));
+                command
+                    .arg("0")
+                    .arg(PYTHON_APP)
+                    .arg("--config")
+                    .arg(&config)
+                    .env_remove("HOST");
+                if !gc_freeze {
+                    command.env("MINI_WEB_GC_FREEZE", "0");
+                }
+                Running::spawn(self.name(), command, site, port_from_serving_line)
+            }
+            Contender::Gunicorn => start_gunicorn(site),
             Contender::Nginx => start_nginx(site, 1, false),
             Contender::NginxPerCore => {
                 let cores = thread::available_parallelism().map_or(1, |n| n.get());
@@ -341,6 +393,66 @@ impl Drop for Running {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Where the benchmark puts stage 4 built with the feature `python` (beside the plain build).
+pub const PYTHON_STAGE_BINARY: &str = "v4_configurable-python";
+
+/// gunicorn: on the PATH, or in the virtualenv the Python tests use (`target/python-venv`).
+pub fn gunicorn_binary() -> Option<PathBuf> {
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python-venv/bin");
+    let on_path = std::env::var_os("PATH")
+        .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .unwrap_or_default();
+    on_path
+        .into_iter()
+        .chain([venv])
+        .map(|dir| dir.join("gunicorn"))
+        .find(|path| path.is_file())
+}
+
+/// gunicorn with sync workers, one per core (`-w N -k sync`), serving the hello-world app:
+/// the usual way a WSGI app is deployed (behind nginx, which we leave out, as for stage 4).
+/// No access log, as for every other server here.
+fn start_gunicorn(site: &Site) -> Result<Running, String> {
+    let binary = gunicorn_binary().ok_or("gunicorn is not installed")?;
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|e| format!("gunicorn: no free port: {e}"))?
+        .port();
+    let workers = thread::available_parallelism().map_or(1, |n| n.get());
+    let log =
+        File::create(site.dir().join("gunicorn.log")).map_err(|e| format!("gunicorn: {e}"))?;
+    let mut command = Command::new(binary);
+    command
+        .args(["-w", &workers.to_string(), "-k", "sync", "-b"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--chdir")
+        .arg(python_apps())
+        .arg(PYTHON_APP)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().map_err(|e| format!("gunicorn: {e}"))?)
+        .stderr(log);
+    let child = command
+        .spawn()
+        .map_err(|e| format!("gunicorn: cannot start: {e}"))?;
+    let running = Running {
+        name: Contender::Gunicorn.name(),
+        port,
+        child,
+    };
+    // Ready when all its workers exist and the port answers.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok()
+            && children_of(running.pid()).len() >= workers
+        {
+            return Ok(running);
+        }
+        thread::sleep(Duration::from_millis(50));
+    }
+    let log = std::fs::read_to_string(site.dir().join("gunicorn.log")).unwrap_or_default();
+    Err(format!("gunicorn did not start: {}", log.trim()))
 }
 
 /// Whether nginx is installed (Debian: `/usr/sbin/nginx`, often not on a user's PATH).

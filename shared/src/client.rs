@@ -16,12 +16,15 @@ use nix::sys::socket::{setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 
 use crate::files::StaticFile;
-use crate::request::{self, Head, HttpError};
+use crate::request::{self, Head, HttpError, Request};
 use crate::SERVER;
 
 /// A file up to this size is read into memory and sent with its head in one system call;
 /// a larger one goes from the file to the socket with `sendfile`.
 pub(crate) const SMALL_BODY: usize = 64 * 1024;
+
+/// How long a client has to send a whole request body (see [`Client::read_body`]).
+pub const BODY_TIME: Duration = Duration::from_secs(30);
 
 /// How long a send may block on a client that stopped reading before we give up on it.
 pub(crate) const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,6 +47,10 @@ pub struct Client {
     /// The whole request has been read and it announced no body: the client has nothing more
     /// to send, so `finish` need not wait for it.
     read_all: bool,
+    /// Bytes that came in the same read as the end of the head: the start of a body.
+    early_body: Vec<u8>,
+    /// The answer broke off: close with a reset, so the client cannot take it for whole.
+    aborted: bool,
 }
 
 impl Client {
@@ -57,6 +64,8 @@ impl Client {
             head_only: false,
             responded: false,
             read_all: false,
+            early_body: Vec::new(),
+            aborted: false,
         }
     }
 
@@ -128,6 +137,9 @@ impl Client {
                 let head = request::parse_head(&bytes[..end])?;
                 self.head_only = head.line.starts_with("HEAD ");
                 self.read_all = end == bytes.len() && !head.announces_body();
+                if end < bytes.len() {
+                    self.early_body = bytes[end..].to_vec();
+                }
                 return Ok(head);
             }
             request::check_partial_head(&bytes)?;
@@ -154,6 +166,73 @@ impl Client {
         }
     }
 
+    // ANCHOR: read_body
+    /// Reads the request's body, for a framework that asks for it (stage 4's Python apps):
+    /// exactly as many bytes as `Content-Length` says, none if it says nothing.
+    ///
+    /// Refused, with the status to answer: a body larger than `max` (413, before a byte of it
+    /// is read: a client that said 10 GB is not made to send them), a body in chunks
+    /// (`Transfer-Encoding`, 411: send its length instead), a body that stops short (400) or
+    /// comes too slowly (408: the whole body within [`BODY_TIME`]). A client that asked
+    /// `Expect: 100-continue` (curl does, for a body over 1 KiB) is told to go on first.
+    pub fn read_body(&mut self, request: &Request, max: usize) -> Result<Vec<u8>, HttpError> {
+        if request.header("Transfer-Encoding").is_some() {
+            return Err(HttpError::LengthRequired);
+        }
+        let length = match request.header("Content-Length") {
+            None => 0,
+            Some(text) => text
+                .trim()
+                .parse::<usize>()
+                .map_err(|_| HttpError::Malformed("Content-Length is not a number of bytes"))?,
+        };
+        if length > max {
+            return Err(HttpError::BodyTooLarge(max));
+        }
+        let mut body = std::mem::take(&mut self.early_body);
+        // Anything past the body would be a second request: this server answers one.
+        body.truncate(length);
+        let expects = request.header("Expect");
+        if body.len() < length && expects.is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
+            // Not a response: the real one follows. So `responded` stays false.
+            self.stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .map_err(HttpError::Io)?;
+        }
+        let deadline = Instant::now() + BODY_TIME;
+        let mut chunk = [0u8; 16 * 1024];
+        while body.len() < length {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(HttpError::Timeout);
+            }
+            self.stream
+                .set_read_timeout(Some(left))
+                .map_err(HttpError::Io)?;
+            let want = chunk.len().min(length - body.len());
+            match self.stream.read(&mut chunk[..want]) {
+                Ok(0) => {
+                    return Err(HttpError::Malformed(
+                        "the body ended before its Content-Length",
+                    ))
+                }
+                Ok(n) => body.extend_from_slice(&chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(HttpError::Timeout)
+                }
+                Err(e) => return Err(HttpError::Io(e)),
+            }
+        }
+        Ok(body)
+    }
+    // ANCHOR_END: read_body
+
     /// Sends a response: `head` (the status line and headers, up to and including the blank
     /// line), then `body`, unless the request was `HEAD`. Both go out in one system call
     /// (`writev`), so a small page is usually one packet on the wire.
@@ -161,6 +240,43 @@ impl Client {
         self.start_response()?;
         let body = if self.head_only { &[][..] } else { body };
         write_all_vectored(&mut self.stream, head.as_bytes(), body)
+    }
+
+    /// Sends a head alone (bytes: it may hold latin-1 text), for a body that follows in pieces
+    /// through [`Client::send_more`].
+    pub fn send_head(&mut self, head: &[u8]) -> io::Result<()> {
+        self.start_response()?;
+        self.stream.write_all(head)
+    }
+
+    /// Whether the request was `HEAD`: the answer is its head alone.
+    pub fn is_head_only(&self) -> bool {
+        self.head_only
+    }
+
+    /// Sends more of a body whose head [`Client::send_head`] sent (nothing, for `HEAD`): for a
+    /// framework that hands its body over in pieces, as a Python app's iterable does.
+    pub fn send_more(&mut self, body: &[u8]) -> io::Result<()> {
+        if !self.responded {
+            return Err(io::Error::other("send_more before the head was sent"));
+        }
+        if self.head_only {
+            return Ok(());
+        }
+        self.stream.write_all(body)
+    }
+
+    /// Gives up on an answer that broke off halfway (a framework failed after its head was
+    /// sent): the connection will close with a reset (`SO_LINGER` 0) instead of the usual
+    /// end. A body without a length ends where the connection does, so an ordinary close
+    /// would pass half a page off as all of it; a reset makes every client report an error.
+    pub fn abort(&mut self) {
+        let linger = nix::libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        let _ = setsockopt(&self.stream, sockopt::Linger, &linger);
+        self.aborted = true;
     }
 
     // ANCHOR: send_file
@@ -221,7 +337,7 @@ impl Client {
     /// every request two more system calls and a sleep until the client hung up.
     pub(crate) fn finish(mut self) {
         let _ = self.stream.flush();
-        if self.read_all {
+        if self.read_all || self.aborted {
             return; // dropping the stream closes it
         }
         let _ = self.stream.shutdown(Shutdown::Write);
@@ -316,6 +432,8 @@ pub fn reason(code: u16) -> &'static str {
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
+        411 => "Length Required",
+        413 => "Content Too Large",
         414 => "URI Too Long",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",

@@ -24,6 +24,8 @@
 //!   and the content type of a file.
 //! - `child_alloc`: the memory allocator: `malloc` in the server, a fresh arena in each child
 //!   (a forked child pays for every page of the parent's heap it writes to).
+//! - `python` (cargo feature `python`, stage 4 only): Python WSGI applications, embedded with
+//!   PyO3: imported once before any fork, called in each child with a PEP 3333 environ.
 //! - [`log!`]: one line on stderr in one `write`, so children logging at once never mix lines.
 //!
 //! # Platform
@@ -38,6 +40,8 @@ pub mod client;
 pub mod connection;
 pub mod files;
 pub mod listen;
+#[cfg(feature = "python")]
+pub mod python;
 pub mod request;
 
 pub use children::{end_child, Children};

@@ -80,6 +80,11 @@ pub enum HttpError {
     HeadTooLarge,
     /// Anything else that is not a valid HTTP/1 request: 400, with the reason.
     Malformed(&'static str),
+    /// A body sent in chunks (`Transfer-Encoding`) to a framework that reads bodies by their
+    /// length: 411.
+    LengthRequired,
+    /// A body larger than the server takes (the limit is given): 413.
+    BodyTooLarge(usize),
     /// The connection failed while reading (reset by the peer, …). Nobody is there to answer.
     Io(io::Error),
 }
@@ -93,6 +98,8 @@ impl HttpError {
             HttpError::LineTooLong => Some(414),
             HttpError::HeadTooLarge => Some(431),
             HttpError::Malformed(_) => Some(400),
+            HttpError::LengthRequired => Some(411),
+            HttpError::BodyTooLarge(_) => Some(413),
         }
     }
 }
@@ -110,6 +117,12 @@ impl fmt::Display for HttpError {
                 write!(f, "the request headers are larger than {MAX_HEAD} bytes")
             }
             HttpError::Malformed(reason) => f.write_str(reason),
+            HttpError::LengthRequired => {
+                f.write_str("a body in chunks (Transfer-Encoding) is not read: send Content-Length")
+            }
+            HttpError::BodyTooLarge(max) => {
+                write!(f, "the request body is larger than {max} bytes")
+            }
             HttpError::Io(error) => write!(f, "reading the request failed: {error}"),
         }
     }
@@ -208,6 +221,11 @@ fn parse_header(line: &[u8]) -> Result<(String, String), HttpError> {
     let (name, value) = (&line[..colon], &line[colon + 1..]);
     if !is_token(name) {
         return Err(HttpError::Malformed("a header name is not a valid token"));
+    }
+    // A CR inside a line is a line break in disguise (RFC 9112, 2.2): refused, or it would
+    // reach the environ and, through a framework that copies it, a response.
+    if value.contains(&b'\r') {
+        return Err(HttpError::Malformed("a header value holds a bare CR"));
     }
     let name = String::from_utf8_lossy(name).into_owned();
     let value = String::from_utf8_lossy(value).trim().to_string();

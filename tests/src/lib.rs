@@ -270,22 +270,33 @@ pub fn workspace_root() -> PathBuf {
 /// `CARGO_BIN_EXE_*` exists only inside a binary's own package: building here is what keeps
 /// a test from running yesterday's binary.
 pub fn binary(name: &str) -> PathBuf {
+    binary_with_features(name, "")
+}
+
+/// [`binary`], built with the package's cargo `features` (comma-separated; `""` for none):
+/// stage 4 with `python`. Cargo keeps both builds, so switching between them relinks at most.
+pub fn binary_with_features(name: &str, features: &str) -> PathBuf {
     static BUILT: Mutex<BTreeMap<String, PathBuf>> = Mutex::new(BTreeMap::new());
     let mut built = BUILT
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(path) = built.get(name) {
+    let key = format!("{name} {features}");
+    if let Some(path) = built.get(&key) {
         return path.clone();
     }
-    let run = escargot::CargoBuild::new()
+    let mut build = escargot::CargoBuild::new()
         .manifest_path(workspace_root().join("Cargo.toml"))
         .package(name)
         .bin(name)
-        .current_release()
+        .current_release();
+    if !features.is_empty() {
+        build = build.features(features);
+    }
+    let run = build
         .run()
         .unwrap_or_else(|error| panic!("building {name} failed: {error}"));
     let path = run.path().to_path_buf();
-    built.insert(name.to_string(), path.clone());
+    built.insert(key, path.clone());
     path
 }
 

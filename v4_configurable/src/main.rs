@@ -20,6 +20,10 @@
 //! - The server tells the framework where its folder is: the environ's `mini_web.dynamic_path`.
 //!   `mini_frame` reads its templates from there, never from the current folder, and makes
 //!   `/index.py` and `/center.py` from them.
+//! - Built with the feature `python` (off by default), any other `MODULE` is a Python WSGI
+//!   application, imported from `dynamic_path` as the tutorial imports it: the hook is
+//!   [`Framework`], the import in [`WsgiServer::new`] and one branch of `call_application`;
+//!   the bridge itself is `shared/src/python.rs`. A built-in name always means the built-in.
 //!
 //! ## Try it
 //!
@@ -32,6 +36,9 @@
 //! curl -I http://127.0.0.1:12800/css/style.css   # static_path: the demo site
 //! curl http://127.0.0.1:12800/environ.py      # mini_web.dynamic_path is in the environ
 //! cargo run -p v4_configurable -- --help
+//! # the same pages from Python (needs python3-dev), then Flask (see the book, stage 4)
+//! cargo run -p v4_configurable --features python -- 12800 tiny_frame:application \
+//!     --config v4_configurable/web_server.conf
 //! ```
 //!
 //! ## Break it
@@ -100,6 +107,17 @@ pub type StartResponse<'a> = dyn FnMut(&str, Vec<(String, String)>) + 'a;
 /// pointer, so a table ([`MODULES`]) can list them and the command line can pick one.
 pub type Application = fn(&Environ, &mut StartResponse) -> String;
 
+/// The framework `MODULE:CALLABLE` names: one built into this program, or (built with the
+/// feature `python`) any WSGI application written in Python, imported from `dynamic_path`.
+#[derive(Clone)]
+enum Framework {
+    /// A callable of [`MODULES`], compiled in.
+    BuiltIn(Application),
+    /// A Python module and callable: imported in [`WsgiServer::new`], run by `shared::python`.
+    #[cfg(feature = "python")]
+    Python(shared::python::App),
+}
+
 /// The environ key that tells the framework where its own folder is (the config's
 /// `dynamic_path`). PEP 3333 lets a server add keys named `server_name.key`; the prefix keeps
 /// them apart from CGI's names.
@@ -111,14 +129,14 @@ struct WsgiServer {
     listener: TcpListener,
     root: Root,
     /// The framework named on the command line.
-    application: Application,
+    application: Framework,
     /// The framework's own folder, handed to it in the environ as [`DYNAMIC_PATH`].
     dynamic_path: String,
 }
 
 impl WsgiServer {
     /// Binds the port and opens the site folder. Either can fail at start-up, with a message.
-    fn new(port: u16, app: Application, config: Config) -> Result<WsgiServer, StartupError> {
+    fn new(port: u16, app: Framework, config: Config) -> Result<WsgiServer, StartupError> {
         let host = shared::host_from_env();
         // The tutorial's socket(), setsockopt(SO_REUSEADDR), bind() and listen(128) in one
         // call: std sets SO_REUSEADDR itself, so a restarted server need not wait for the old
@@ -126,6 +144,18 @@ impl WsgiServer {
         let listener = TcpListener::bind((host.as_str(), port))
             .map_err(|error| shared::bind_failed(&host, port, error))?;
         let root = Root::open(&config.static_path)?;
+        // A Python app is imported here, once, before any fork: each child starts with it
+        // loaded, and a module that fails to import stops the server now (exit 1).
+        #[cfg(feature = "python")]
+        match &app {
+            Framework::Python(python) => python.import(&config.dynamic_path)?,
+            // The tutorial's mini_frame is a .py file too: say which of the two runs.
+            Framework::BuiltIn(_) => {
+                for (module, _) in MODULES {
+                    shared::python::note_shadowed(module, &config.dynamic_path);
+                }
+            }
+        }
         // The environ holds text. Nothing is lost: the config file's name is UTF-8 (clap checks
         // it, see `Args::config`) and so is every JSON string.
         let dynamic_path = config.dynamic_path.to_string_lossy().into_owned();
@@ -186,6 +216,13 @@ impl WsgiServer {
         let mut environ = build_environ(request, client.local_addr()?);
         // Where the framework finds its own files: the config says, not the current folder.
         environ.insert(DYNAMIC_PATH.to_string(), self.dynamic_path.clone());
+        let application = match &self.application {
+            Framework::BuiltIn(application) => *application,
+            // A Python app answers for itself: shared/src/python.rs reads the body, builds
+            // PEP 3333's environ and streams what the app returns, in this child.
+            #[cfg(feature = "python")]
+            Framework::Python(python) => return python.serve(client, request, &environ),
+        };
         // Each call to start_response, in order. The contract allows exactly one.
         let mut calls: Vec<Started> = Vec::new();
         let mut start_response = |status: &str, headers: Vec<(String, String)>| {
@@ -195,7 +232,7 @@ impl WsgiServer {
         // A panicking framework must not cost the client its answer. (`end_child` would still
         // send a bare 500; catching it here names the culprit.)
         let called = panic::catch_unwind(AssertUnwindSafe(|| {
-            (self.application)(&environ, &mut start_response)
+            application(&environ, &mut start_response)
         }));
         let checked = match called {
             Ok(body) => check_answer(&calls).map(|answer| (answer, body)),
@@ -384,6 +421,9 @@ fn is_header(name: &str, value: &str) -> bool {
 /// truly "any framework", but `unsafe`, and a library built by another compiler version may
 /// disagree about what a `String` or a closure looks like in memory (Rust has no stable ABI),
 /// which crashes in ways no type check sees.
+///
+/// Built with the feature `python`, a name not in this table is imported from Python, truly
+/// any module (see [`find_application`]). A name in the table is always the built-in one.
 const MODULES: &[(&str, &[(&str, Application)])] =
     &[("mini_frame", &[("application", mini_frame::application)])];
 
@@ -404,9 +444,12 @@ struct Args {
     port: u16,
 
     /// The framework to run: a module and its callable, joined by a colon. Example:
-    /// mini_frame:application
+    /// mini_frame:application. A built-in module's name (mini_frame) always means the
+    /// built-in one, even if dynamic_path holds a .py file of that name; built with the
+    /// feature `python`, any other name is a Python module, imported from dynamic_path (then
+    /// PYTHONPATH): tiny_frame:application
     #[arg(value_name = "MODULE:CALLABLE", value_parser = find_application)]
-    application: Application,
+    application: Framework,
 
     /// The config file: a JSON object with static_path (the site's files) and dynamic_path (the
     /// framework's folder). Relative paths in it start from the config file's own folder.
@@ -418,7 +461,11 @@ struct Args {
 
 /// Finds `mini_frame:application` in [`MODULES`]. clap calls it on the argument, so each
 /// `Err` here becomes a usage error that quotes the argument and then this message.
-fn find_application(spec: &str) -> Result<Application, String> {
+///
+/// The naming rule: a name in the table is the built-in framework, always. With the feature
+/// `python`, every other name is a Python module, imported once the config has said where
+/// `dynamic_path` is; without it, the error says how to build a server that imports one.
+fn find_application(spec: &str) -> Result<Framework, String> {
     // The tutorial splits with re.match(r"([^:]+):(.*)"); split_once says the same, plainer.
     let Some((module, callable)) = spec.split_once(':') else {
         let form = "MODULE:CALLABLE, a module and its callable joined by a colon";
@@ -427,13 +474,20 @@ fn find_application(spec: &str) -> Result<Application, String> {
         ));
     };
     let Some((_, callables)) = MODULES.iter().find(|(name, _)| *name == module) else {
+        #[cfg(feature = "python")]
+        return Ok(Framework::Python(shared::python::App::new(
+            module, callable,
+        )));
+        #[cfg(not(feature = "python"))]
         return Err(format!(
-            "there is no module {module:?}; the modules are: {}",
+            "there is no module {module:?}; the modules are: {} (and this server was built \
+             without the feature `python`, which imports any other name from Python: \
+             cargo run -p v4_configurable --features python -- ...)",
             names(MODULES)
         ));
     };
     match callables.iter().find(|(name, _)| *name == callable) {
-        Some((_, application)) => Ok(*application),
+        Some((_, application)) => Ok(Framework::BuiltIn(*application)),
         None => Err(format!(
             "module {module} has no callable {callable:?}; it has: {}",
             names(callables)
@@ -544,9 +598,22 @@ mod tests {
         assert!(find_application("mini_frame:application").is_ok());
         let error = |spec| find_application(spec).err().unwrap_or_default();
         assert!(error("mini_frame").contains("no colon"));
-        assert!(error("flask:app").contains("the modules are: mini_frame"));
         assert!(error("mini_frame:app").contains("it has: application"));
-        assert!(error(":application").contains("no module \"\""));
+        // Built-in names win, with or without Python: this one is never imported.
+        let found = find_application("mini_frame:application");
+        assert!(matches!(found, Ok(Framework::BuiltIn(_))));
+        assert!(error("mini_frame:app").starts_with("module mini_frame"));
+        #[cfg(not(feature = "python"))]
+        {
+            assert!(error("flask:app").contains("the modules are: mini_frame"));
+            assert!(error("flask:app").contains("--features python"));
+            assert!(error(":application").contains("no module \"\""));
+        }
+        #[cfg(feature = "python")]
+        assert!(matches!(
+            find_application("flask:app"),
+            Ok(Framework::Python(_))
+        ));
     }
 
     #[test]

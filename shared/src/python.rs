@@ -1,0 +1,710 @@
+//! Stage 4's Python apps (cargo feature `python`): any WSGI application, run by the Rust server.
+//!
+//! The tutorial's fourth version imports the framework named on its command line and calls it
+//! with an environ and a `start_response`. With this feature stage 4 does the same for real
+//! Python: it embeds CPython (through PyO3), imports `MODULE` from the config's `dynamic_path`,
+//! takes `CALLABLE` from it, and runs it for every `.py` request, in that request's forked
+//! child. Any framework that keeps the contract (PEP 3333: Flask, Django, Bottle, our own
+//! `tiny_frame.py`) then runs on a server it has never heard of.
+//!
+//! Stage 4's `main.rs` shows only where the two meet: a name is a built-in framework or a
+//! Python one, and a Python one answers its request here. Everything below is what any WSGI
+//! server must get right and no stage teaches.
+//!
+//! # Layout
+//!
+//! - [`App::import`]: once, in the parent, before any fork: the interpreter starts, `sys.path`
+//!   gets `dynamic_path`, the module is imported, the callable found, and `gc.freeze()` keeps
+//!   the collector out of the pages every child shares with the parent.
+//! - [`App::serve`]: in a forked child, one request: Python made safe after `fork`, the body
+//!   read, the environ built, the app called, its answer checked and sent.
+//! - [`StartResponse`] and [`Write`]: the two callables the app is handed, and their checks.
+//! - [`Sender`]: the body, streamed as the app yields it, with its length when it is known.
+//! - [`note_shadowed`]: the line that says a built-in name also names a `.py` file.
+//!
+//! # Which Python, and how the build finds it
+//!
+//! PyO3 links the `libpython3.X.so` of the interpreter that `PYO3_PYTHON` names (here
+//! `/usr/bin/python3`, Debian's 3.11, whose headers come with `python3-dev`; see
+//! `.cargo/config.toml`). A Python without a shared library (pyenv's default build) cannot be
+//! embedded this way: point `PYO3_PYTHON` at one that has it.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io;
+use std::path::Path;
+use std::rc::Rc;
+use std::sync::{Arc, OnceLock};
+
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+
+use crate::listen::StartupError;
+use crate::request::Request;
+use crate::{Client, SERVER};
+
+/// The largest request body read for a Python app; a larger one is refused with 413.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+
+/// Headers that describe the connection, not the answer: PEP 3333 leaves them to the server.
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// A Python WSGI application named on the command line: `MODULE:CALLABLE`.
+///
+/// Made from the two names while the command line is read; [`App::import`] loads it once the
+/// config has said where `dynamic_path` is. Cloning shares the loaded callable.
+#[derive(Clone, Debug)]
+pub struct App {
+    module: String,
+    callable: String,
+    loaded: Arc<OnceLock<Py<PyAny>>>,
+}
+
+impl App {
+    /// The app `module:callable`, not imported yet.
+    pub fn new(module: &str, callable: &str) -> App {
+        App {
+            module: module.to_string(),
+            callable: callable.to_string(),
+            loaded: Arc::new(OnceLock::new()),
+        }
+    }
+
+    // ANCHOR: import
+    /// Starts Python and imports the app, in the parent, before any fork: a module that does
+    /// not import is a start-up error (exit 1), never a failure in every child.
+    ///
+    /// `dynamic_path` goes first on `sys.path`, before the standard library: the tutorial
+    /// appends it, and then a student's `test.py` loses to Python's own `test` package.
+    /// `PYTHONPATH` is read by Python itself, so a virtualenv's packages are found with
+    /// `PYTHONPATH=<venv>/lib/python3.X/site-packages`.
+    pub fn import(&self, dynamic_path: &Path) -> Result<(), StartupError> {
+        // Without Python's signal handlers: the server's signalfd keeps SIGINT and SIGTERM.
+        Python::initialize();
+        let imported = Python::attach(|py| -> Result<Py<PyAny>, String> {
+            let sys = py.import("sys").map_err(|e| e.to_string())?;
+            let version: String =
+                (sys.getattr("version").and_then(|v| v.extract())).map_err(|e| e.to_string())?;
+            let path = sys.getattr("path").map_err(|e| e.to_string())?;
+            // A str, not the pathlib.Path PyO3 makes of a Path: importlib skips the entries
+            // of sys.path that are not str.
+            let folder = dynamic_path.to_string_lossy();
+            path.call_method1("insert", (0, folder.as_ref()))
+                .map_err(|e| e.to_string())?;
+            // What the module prints while it is imported goes to stderr: the server's stdout
+            // starts with its `Serving on` line, which scripts and tests read first.
+            let stdout = sys.getattr("stdout").map_err(|e| e.to_string())?;
+            let stderr = sys.getattr("stderr").map_err(|e| e.to_string())?;
+            sys.setattr("stdout", &stderr).map_err(|e| e.to_string())?;
+            let imported = py.import(self.module.as_str());
+            sys.setattr("stdout", stdout).map_err(|e| e.to_string())?;
+            let module = imported.map_err(|error| {
+                let hint = if error.is_instance_of::<pyo3::exceptions::PyModuleNotFoundError>(py) {
+                    format!(
+                        " (looked in dynamic_path {} and sys.path; a virtualenv's packages are \
+                         found with PYTHONPATH=<venv>/lib/python3.X/site-packages; this server \
+                         runs Python {})",
+                        dynamic_path.display(),
+                        version.split_whitespace().next().unwrap_or("3")
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "cannot import the Python module {:?}: {error}{hint}",
+                    self.module
+                )
+            })?;
+            let app = self.find_callable(&module)?;
+            // The collector would write to every object's header in every child that
+            // collects, copying the pages it shares with the parent: frozen objects are
+            // never looked at again. Measured, a one-request child rarely collects, so it
+            // saves little here (see the book), for one call. MINI_WEB_GC_FREEZE=0 skips it.
+            if std::env::var("MINI_WEB_GC_FREEZE").as_deref() != Ok("0") {
+                (py.import("gc").and_then(|gc| gc.call_method0("freeze")))
+                    .map_err(|e| e.to_string())?;
+            }
+            // Out now: left in Python's buffer, it would be inherited by every child and
+            // printed again at each one's end.
+            flush_stdio(py);
+            Ok(app.unbind())
+        })
+        .map_err(StartupError)?;
+        refuse_threads(&self.module)?;
+        let _ = self.loaded.set(imported);
+        Ok(())
+    }
+    // ANCHOR_END: import
+
+    /// `getattr(module, callable)`, refused the way the built-in table refuses a name: the
+    /// error lists what the module does have.
+    fn find_callable<'py>(
+        &self,
+        module: &Bound<'py, PyModule>,
+    ) -> Result<Bound<'py, PyAny>, String> {
+        let found = module.getattr(self.callable.as_str()).ok();
+        match found {
+            Some(app) if app.is_callable() && !app.is_instance_of::<PyModule>() => Ok(app),
+            // `flask:app` finds the submodule flask.app: a name, but nothing to call.
+            Some(_) => Err(format!(
+                "{}.{} is not a callable WSGI application",
+                self.module, self.callable
+            )),
+            None => {
+                let mut names = Vec::new();
+                for name in module.dir().map_err(|e| e.to_string())? {
+                    let Ok(name) = name.extract::<String>() else {
+                        continue;
+                    };
+                    let Ok(value) = module.getattr(name.as_str()) else {
+                        continue;
+                    };
+                    let public = !name.starts_with('_');
+                    let is_class = value.is_instance_of::<pyo3::types::PyType>();
+                    if public && value.is_callable() && !is_class {
+                        names.push(name);
+                    }
+                }
+                Err(format!(
+                    "module {} has no callable {:?}; it has: {}",
+                    self.module,
+                    self.callable,
+                    names.join(", ")
+                ))
+            }
+        }
+    }
+
+    // ANCHOR: serve
+    /// Answers one request with the app. Runs in the child forked for this connection.
+    ///
+    /// The body is read first (a Python app may want it as `wsgi.input`), then Python is made
+    /// safe to use in this new process, then the app runs and its answer goes out.
+    pub fn serve(
+        &self,
+        client: &mut Client,
+        request: &Request,
+        environ: &BTreeMap<String, String>,
+    ) -> io::Result<()> {
+        let body = match client.read_body(request, MAX_BODY) {
+            Ok(body) => body,
+            // 400, 408, 411 or 413, or nothing if the client left.
+            Err(error) => return client.reject(error),
+        };
+        let Some(app) = self.loaded.get() else {
+            return client.send_error(500, "the Python application was never imported");
+        };
+        Python::attach(|py| {
+            // The parent forked while it did not hold the GIL; this thread holds it now
+            // (Python::attach took it), and CPython needs a thread state to fix up after
+            // fork: its locks, its other threads' states, `os.register_at_fork` hooks (the
+            // `random` module reseeds here, so no two children draw the same numbers).
+            // SAFETY: called in a freshly forked child, whose only thread is this one and
+            // holds the GIL, once, before any other Python code runs in this process; the
+            // parent never starts a thread (`refuse_threads`), so no lock is held by a
+            // thread that does not exist here.
+            unsafe { pyo3::ffi::PyOS_AfterFork_Child() };
+            let served = call_app(py, app.bind(py), client, environ, body);
+            // Block-buffered when stdout is a pipe: what the app printed would die with the
+            // process at `_exit`.
+            flush_stdio(py);
+            served
+        })
+    }
+    // ANCHOR_END: serve
+}
+
+/// Flushes Python's `sys.stdout` and `sys.stderr` (its own buffers, not Rust's).
+fn flush_stdio(py: Python<'_>) {
+    for stream in ["stdout", "stderr"] {
+        let _ = (py.import("sys").and_then(|sys| sys.getattr(stream)))
+            .and_then(|stream| stream.call_method0("flush"));
+    }
+}
+
+/// Refuses a module that started threads while it was imported. The server forks from this
+/// process, and a child is a copy of the forking thread alone: a lock held by another thread
+/// (a logger's, the allocator's) is held for ever in the child. (gunicorn's `--preload` has
+/// the same trap.) Start threads in the request, or use a server made for them.
+fn refuse_threads(module: &str) -> Result<(), StartupError> {
+    let threads = std::fs::read_dir("/proc/self/task").map_or(1, |tasks| tasks.count());
+    if threads > 1 {
+        return Err(StartupError(format!(
+            "the Python module {module:?} started {} thread(s) while it was imported; this \
+             server forks a child per connection, and a child would have none of them (nor \
+             the locks they hold): start threads later, in a request",
+            threads - 1
+        )));
+    }
+    Ok(())
+}
+
+/// Says on stderr, in one line, that the name of a framework built into the server is also a
+/// `.py` file in `dynamic_path`, which therefore never runs: built-in names always win.
+pub fn note_shadowed(module: &str, dynamic_path: &Path) {
+    let file = dynamic_path.join(format!("{module}.py"));
+    if file.is_file() {
+        crate::log!(
+            "note: {module} names the framework built into this server, so {} is never \
+             imported (built-in names always win); to run it, copy it under another name \
+             (cp {} {}) and start with my_{module}:CALLABLE",
+            file.display(),
+            file.display(),
+            dynamic_path.join(format!("my_{module}.py")).display()
+        );
+    }
+}
+
+/// Calls the app and sends its answer. An exception before the head went out is a 500 page;
+/// one after it breaks the connection off (see [`Client::abort`]). Either way the traceback
+/// goes to stderr, `close()` is called, and only this child is affected.
+fn call_app(
+    py: Python<'_>,
+    app: &Bound<'_, PyAny>,
+    client: &mut Client,
+    environ: &BTreeMap<String, String>,
+    body: Vec<u8>,
+) -> io::Result<()> {
+    let answer = Rc::new(RefCell::new(Answer::default()));
+    let called = make_environ(py, environ, client.peer(), body).and_then(|environ| {
+        let start_response = StartResponse {
+            answer: Rc::clone(&answer),
+        };
+        app.call1((environ, start_response))
+    });
+    let result = match called {
+        Ok(result) => result,
+        Err(error) => return failed(py, client, &error, false),
+    };
+    let mut sender = Sender {
+        answer: &answer,
+        client,
+        head_sent: false,
+        promised: None,
+        sent: 0,
+    };
+    let streamed = sender.send_all(&result);
+    let head_sent = sender.head_sent;
+    // PEP 3333: close() is called however the iteration ended, even by an exception.
+    let closed = match result.hasattr("close") {
+        Ok(true) => result.call_method0("close").map(drop),
+        Ok(false) => Ok(()),
+        Err(error) => Err(error),
+    };
+    match (streamed, closed) {
+        (Err(Failure::Python(error)), _) | (Ok(()), Err(error)) => {
+            failed(py, client, &error, head_sent)
+        }
+        (Err(Failure::Io(error)), _) => Err(error),
+        (Ok(()), Ok(())) => Ok(()),
+    }
+}
+
+/// What went wrong while the body was being sent: the app, or the connection.
+enum Failure {
+    Python(PyErr),
+    Io(io::Error),
+}
+
+/// The app raised (or broke the contract, which raises too). Prints the traceback on stderr,
+/// then answers 500, or breaks the connection off if the head has gone already.
+fn failed(py: Python<'_>, client: &mut Client, error: &PyErr, head_sent: bool) -> io::Result<()> {
+    // PyErr_Display, not PyErr_Print: the latter ends the process on SystemExit, and an app's
+    // sys.exit() must cost its request a 500, not its client the answer.
+    error.display(py);
+    crate::log!(
+        "{}: the Python application failed ({}): {error}",
+        client.peer(),
+        if head_sent {
+            "after its answer started: the connection is reset"
+        } else {
+            "500"
+        }
+    );
+    if head_sent {
+        client.abort();
+        return Ok(());
+    }
+    client.send_error(
+        500,
+        "the application raised an exception (the traceback is on the server's stderr)",
+    )
+}
+
+/// The environ as a Python dict: the server's CGI names, then the `wsgi.` keys.
+fn make_environ<'py>(
+    py: Python<'py>,
+    environ: &BTreeMap<String, String>,
+    peer: std::net::SocketAddr,
+    body: Vec<u8>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let dict = PyDict::new(py);
+    // "May be empty or absent" (PEP 3333): present, so an app can count on them.
+    for key in ["CONTENT_TYPE", "CONTENT_LENGTH"] {
+        dict.set_item(key, "")?;
+    }
+    for (key, value) in environ {
+        dict.set_item(key, native_string(py, value))?;
+    }
+    let sys = py.import("sys")?;
+    let input = py
+        .import("io")?
+        .call_method1("BytesIO", (PyBytes::new(py, &body),))?;
+    // CGI's names for the server and the client: not in PEP 3333's list, but frameworks use
+    // them (Flask's request.remote_addr).
+    dict.set_item("SERVER_SOFTWARE", SERVER)?;
+    dict.set_item("REMOTE_ADDR", peer.ip().to_string())?;
+    dict.set_item("REMOTE_PORT", peer.port().to_string())?;
+    dict.set_item("wsgi.version", (1, 0))?;
+    dict.set_item("wsgi.url_scheme", "http")?;
+    dict.set_item("wsgi.input", input)?;
+    dict.set_item("wsgi.errors", sys.getattr("stderr")?)?;
+    // One thread per process, a process per request, none of them ever reused.
+    dict.set_item("wsgi.multithread", false)?;
+    dict.set_item("wsgi.multiprocess", true)?;
+    dict.set_item("wsgi.run_once", false)?;
+    Ok(dict)
+}
+
+/// A WSGI "native string": the text's bytes, one character per byte (latin-1), as PEP 3333
+/// asks. So `/中.py` reaches the app as `'/\xe4\xb8\xad.py'`, and the framework decodes it
+/// (Flask: `path.encode("latin-1").decode("utf-8")`), the same bytes it would get from any
+/// other server.
+fn native_string<'py>(py: Python<'py>, text: &str) -> Bound<'py, PyString> {
+    if text.is_ascii() {
+        return PyString::new(py, text);
+    }
+    let latin1: String = text.bytes().map(char::from).collect();
+    PyString::new(py, &latin1)
+}
+
+/// Text from the app for the response head: latin-1 only, as PEP 3333 says, one byte each.
+fn latin1_bytes(text: &str) -> Option<Vec<u8>> {
+    text.chars().map(|c| u8::try_from(c).ok()).collect()
+}
+
+/// What the app has said through `start_response` and `write()`.
+#[derive(Default)]
+struct Answer {
+    /// The status and headers of the last call to `start_response`.
+    started: Option<(String, Vec<(String, String)>)>,
+    /// The status is final: `write()` was called or body bytes went out. After that only an
+    /// `exc_info` call may come, and it re-raises.
+    committed: bool,
+    /// What `write()` was given, not sent yet: it goes out before the iterable's bytes.
+    written: Vec<u8>,
+}
+
+// ANCHOR: start_response
+/// The `start_response` callable the app is handed, PEP 3333's checks included: a status like
+/// `200 OK` (the same rule as stage 4's `is_status`), a list of `(name, value)` pairs of
+/// text (stage 4's `is_header`), no header that is the server's to send (`Connection`,
+/// `Transfer-Encoding`, …). A breach raises in the app, which then ends in a 500 with its
+/// traceback, like any other exception.
+#[pyclass(unsendable)]
+pub struct StartResponse {
+    answer: Rc<RefCell<Answer>>,
+}
+
+#[pymethods]
+impl StartResponse {
+    #[pyo3(signature = (status, headers, exc_info = None))]
+    fn __call__(
+        &self,
+        status: &Bound<'_, PyAny>,
+        headers: &Bound<'_, PyAny>,
+        exc_info: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Write> {
+        let mut answer = self.answer.borrow_mut();
+        let exc_info = exc_info.filter(|info| !info.is_none());
+        match exc_info {
+            // Too late to change the status: PEP 3333 says to re-raise the app's exception.
+            Some(info) if answer.committed => return Err(PyErr::from_value(info.get_item(1)?)),
+            Some(_) => {}
+            None if answer.started.is_some() => {
+                return Err(PyRuntimeError::new_err(
+                    "start_response was called a second time without exc_info",
+                ))
+            }
+            None => {}
+        }
+        let status: String = status
+            .cast::<PyString>()
+            .map_err(|_| PyTypeError::new_err("start_response: the status must be a str"))?
+            .to_string();
+        if !is_status(&status) {
+            return Err(PyValueError::new_err(format!(
+                "start_response: the status {status:?} is not a code and a reason, such as \
+                 '200 OK'"
+            )));
+        }
+        let list = headers.cast::<PyList>().map_err(|_| {
+            PyTypeError::new_err("start_response: the headers must be a list of (name, value)")
+        })?;
+        let mut checked = Vec::new();
+        for header in list.iter() {
+            let pair: (String, String) = header
+                .cast::<PyTuple>()
+                .ok()
+                .and_then(|t| t.extract().ok())
+                .ok_or_else(|| {
+                    PyTypeError::new_err(format!(
+                        "start_response: the header {header} is not a tuple of two str"
+                    ))
+                })?;
+            let (name, value) = &pair;
+            if !is_header(name, value) {
+                return Err(PyValueError::new_err(format!(
+                    "start_response: {name:?}: {value:?} is not a header on one line"
+                )));
+            }
+            if HOP_BY_HOP.contains(&name.to_ascii_lowercase().as_str()) {
+                return Err(PyValueError::new_err(format!(
+                    "start_response: {name} is a hop-by-hop header, the server's to send \
+                     (PEP 3333)"
+                )));
+            }
+            checked.push(pair);
+        }
+        answer.started = Some((status, checked));
+        Ok(Write {
+            answer: Rc::clone(&self.answer),
+        })
+    }
+}
+// ANCHOR_END: start_response
+
+/// The `write()` callable `start_response` returns: the old, imperative way to send a body.
+/// Its bytes are kept until the app returns, then sent first ("buffered for transmission",
+/// which PEP 3333 allows): the connection belongs to the code that called the app.
+#[pyclass(unsendable)]
+pub struct Write {
+    answer: Rc<RefCell<Answer>>,
+}
+
+#[pymethods]
+impl Write {
+    fn __call__(&self, data: &Bound<'_, PyAny>) -> PyResult<()> {
+        let bytes = data
+            .cast::<PyBytes>()
+            .map_err(|_| PyTypeError::new_err("write() takes bytes"))?;
+        let mut answer = self.answer.borrow_mut();
+        answer.committed = true;
+        answer.written.extend_from_slice(bytes.as_bytes());
+        Ok(())
+    }
+}
+
+/// `NNN Reason`, as stage 4's `is_status`: three digits (not 1xx), a space, a reason with no
+/// control character.
+fn is_status(status: &str) -> bool {
+    match status.as_bytes() {
+        [b'2'..=b'5', tens, units, b' ', reason @ ..] => {
+            tens.is_ascii_digit()
+                && units.is_ascii_digit()
+                && !reason.is_empty()
+                && !reason.iter().any(u8::is_ascii_control)
+        }
+        _ => false,
+    }
+}
+
+/// As stage 4's `is_header`: a token for a name, no control character (no line break) in the
+/// value.
+fn is_header(name: &str, value: &str) -> bool {
+    crate::request::is_token(name.as_bytes()) && !value.chars().any(|c| c.is_control() && c != '\t')
+}
+
+// ANCHOR: sender
+/// Sends the app's body as it comes, and its head just before the first byte of it.
+///
+/// The framing: when the length is known, `Content-Length` says it: the app said it (Flask
+/// does for every ordinary page), or the answer is a list or tuple, whose parts are all there
+/// to count. When it is not (a generator that streams), the head has no length and the body
+/// ends where the connection does: stage 4 closes after every answer anyway, so the close is
+/// the end marker, and HTTP/1.0 clients read it too (chunked encoding, the other way, is
+/// HTTP/1.1 only). The price of a body without a length: a cut-off one looks whole, which is
+/// why a failure in the middle resets the connection ([`Client::abort`]).
+struct Sender<'a> {
+    answer: &'a Rc<RefCell<Answer>>,
+    client: &'a mut Client,
+    head_sent: bool,
+    /// The body's length, when the head promised one.
+    promised: Option<u64>,
+    sent: u64,
+}
+
+impl Sender<'_> {
+    fn send_all(&mut self, result: &Bound<'_, PyAny>) -> Result<(), Failure> {
+        let counted = counted_length(result).map_err(Failure::Python)?;
+        let iterator = result.try_iter().map_err(Failure::Python)?;
+        for item in iterator {
+            let item = item.map_err(Failure::Python)?;
+            let bytes = item.cast::<PyBytes>().map_err(|_| {
+                Failure::Python(PyTypeError::new_err(format!(
+                    "the application's iterable yielded {}, not bytes",
+                    item.get_type()
+                )))
+            })?;
+            let bytes = bytes.as_bytes();
+            // PEP 3333: the head waits for the first bytes that are not empty.
+            if bytes.is_empty() {
+                continue;
+            }
+            if !self.head_sent {
+                self.send_head(counted)?;
+            }
+            self.send_body(bytes)?;
+            if self.promised.is_some_and(|promised| self.sent >= promised) {
+                break;
+            }
+        }
+        if !self.head_sent {
+            // Nothing but write()'s bytes, if any: their length is known.
+            self.send_head(Some(0))?;
+        }
+        match self.promised {
+            Some(promised) if self.sent < promised && self.client_gets_body() => {
+                Err(Failure::Python(PyValueError::new_err(format!(
+                    "the application sent {} bytes of the {promised} its Content-Length \
+                     promised",
+                    self.sent
+                ))))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Sends the status line and headers, then what `write()` was given. `counted` is the
+    /// iterable's length if it could be counted ahead.
+    fn send_head(&mut self, counted: Option<u64>) -> Result<(), Failure> {
+        let mut answer = self.answer.borrow_mut();
+        answer.committed = true;
+        let Some((status, headers)) = answer.started.clone() else {
+            return Err(Failure::Python(PyRuntimeError::new_err(
+                "the application never called start_response",
+            )));
+        };
+        let written = std::mem::take(&mut answer.written);
+        drop(answer);
+        // The app's own Content-Length wins; it must be a number.
+        let mut promised = counted.map(|length| length + written.len() as u64);
+        for (name, value) in &headers {
+            if name.eq_ignore_ascii_case("Content-Length") {
+                let length = value.trim().parse::<u64>().map_err(|_| {
+                    Failure::Python(PyValueError::new_err(format!(
+                        "Content-Length {value:?} is not a number"
+                    )))
+                })?;
+                promised = Some(length);
+            }
+        }
+        let mut head = format!("HTTP/1.1 {status}\r\nServer: {SERVER}\r\n").into_bytes();
+        for (name, value) in &headers {
+            if name.eq_ignore_ascii_case("Content-Length") {
+                continue;
+            }
+            let value = latin1_bytes(value).ok_or_else(|| {
+                Failure::Python(PyValueError::new_err(format!(
+                    "the header {name} holds a character that is not latin-1: encode it first"
+                )))
+            })?;
+            head.extend_from_slice(name.as_bytes());
+            head.extend_from_slice(b": ");
+            head.extend_from_slice(&value);
+            head.extend_from_slice(b"\r\n");
+        }
+        if let Some(length) = promised {
+            head.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes());
+        }
+        // One answer per connection, as in every fork stage; without a length, the close is
+        // also where the body ends.
+        head.extend_from_slice(b"Connection: close\r\n\r\n");
+        self.promised = promised;
+        self.head_sent = true;
+        // Bytes, not a str: a latin-1 header value is not UTF-8.
+        self.client.send_head(&head).map_err(Failure::Io)?;
+        self.send_body(&written)
+    }
+
+    /// Sends body bytes, never more than the head promised.
+    fn send_body(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+        let room = self
+            .promised
+            .map_or(u64::MAX, |p| p.saturating_sub(self.sent));
+        let take = bytes.len().min(usize::try_from(room).unwrap_or(usize::MAX));
+        if take < bytes.len() {
+            crate::log!(
+                "{}: the application sent more than its Content-Length; the rest was dropped",
+                self.client.peer()
+            );
+        }
+        self.client.send_more(&bytes[..take]).map_err(Failure::Io)?;
+        self.sent += take as u64;
+        Ok(())
+    }
+
+    /// Whether this answer has a body on the wire (not for `HEAD`, nor 204 or 304).
+    fn client_gets_body(&self) -> bool {
+        let status = self
+            .answer
+            .borrow()
+            .started
+            .as_ref()
+            .map(|(s, _)| s.clone());
+        let bodiless = status.is_some_and(|s| s.starts_with("204") || s.starts_with("304"));
+        !bodiless && !self.client.is_head_only()
+    }
+}
+// ANCHOR_END: sender
+
+/// The length of an answer whose parts are all there (a list or a tuple of bytes), or `None`.
+fn counted_length(result: &Bound<'_, PyAny>) -> PyResult<Option<u64>> {
+    let parts: Vec<Bound<'_, PyAny>> = if let Ok(list) = result.cast::<PyList>() {
+        list.iter().collect()
+    } else if let Ok(tuple) = result.cast::<PyTuple>() {
+        tuple.iter().collect()
+    } else {
+        return Ok(None);
+    };
+    let mut length = 0;
+    for part in parts {
+        match part.cast::<PyBytes>() {
+            Ok(bytes) => length += bytes.as_bytes().len() as u64,
+            // Not bytes: the loop that sends them raises the error.
+            Err(_) => return Ok(None),
+        }
+    }
+    Ok(Some(length))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_and_headers_follow_stage_4s_rules() {
+        assert!(is_status("200 OK") && is_status("404 Not Found"));
+        for bad in ["OK", "200", "100 Continue", "200 OK\r\nX: y"] {
+            assert!(!is_status(bad), "{bad:?}");
+        }
+        assert!(is_header("Content-Type", "text/html; charset=utf-8"));
+        assert!(!is_header("Bad Name", "x") && !is_header("X", "a\nb"));
+    }
+
+    #[test]
+    fn head_text_is_latin1_one_byte_a_character() {
+        assert_eq!(latin1_bytes("caf\u{e9}"), Some(b"caf\xe9".to_vec()));
+        assert_eq!(latin1_bytes("\u{4e2d}"), None);
+    }
+}

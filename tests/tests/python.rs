@@ -1,0 +1,635 @@
+//! Stage 4 built with its feature `python`: real Python WSGI applications on the Rust server.
+//!
+//! Every test starts the real binary (`cargo build -p v4_configurable --features python`) with
+//! an app from `tests/python/` (or the course's own `tiny_frame.py` and `flask_app.py` in
+//! `v4_configurable/dynamic/`) and talks HTTP to it. Compiled only with this package's feature
+//! `python` (`cargo test-python`): it needs Python 3's headers to build and Flask to run. With
+//! the feature on, nothing here skips: without Flask, the Flask tests fail and say how to
+//! install it.
+//!
+//! The transcript of Flask in the stage 4 chapter (`docs/src/transcripts/python/flask.txt`)
+//! is written from a real run here, and checked like the book's others
+//! (`MINI_WEB_BLESS=1 cargo test-python` rewrites it).
+
+#![cfg(feature = "python")]
+
+use std::io::{ErrorKind, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use mini_web_tests::book::{book_src, check_generated, render_exchange};
+use mini_web_tests::{
+    binary_with_features, poll_until, workspace_root, write_config, Reply, Server, Site,
+};
+
+/// Where the test apps are.
+fn test_apps() -> PathBuf {
+    workspace_root().join("tests").join("python")
+}
+
+/// Stage 4's own folder of frameworks and templates.
+fn course_dynamic() -> PathBuf {
+    workspace_root().join("v4_configurable").join("dynamic")
+}
+
+/// The `PYTHONPATH` the servers get: the caller's, or the virtualenv that `.ci/run` and the
+/// book make in `target/python-venv` (its `site-packages`), if there is one.
+fn python_path() -> String {
+    if let Ok(path) = std::env::var("PYTHONPATH") {
+        return path;
+    }
+    let lib = workspace_root().join("target/python-venv/lib");
+    let found = std::fs::read_dir(&lib).ok().and_then(|entries| {
+        entries
+            .flatten()
+            .map(|entry| entry.path().join("site-packages"))
+            .find(|path| path.is_dir())
+    });
+    found.map_or_else(String::new, |path| path.display().to_string())
+}
+
+/// How to get Flask where these tests look for it.
+const INSTALL_FLASK: &str = "Flask is not installed where the tests look (PYTHONPATH, or \
+    target/python-venv). From the workspace root:\n    /usr/bin/python3 -m venv \
+    target/python-venv\n    target/python-venv/bin/pip install -r tests/python/requirements.txt\n";
+
+/// Stage 4 with the feature `python`, serving `app` (`MODULE:CALLABLE`) from `dynamic`, with
+/// `site` as its static files. The config is written into the site's folder.
+fn command(site: &Site, app: &str, dynamic: &Path) -> Command {
+    let config = site.dir().join("web_server.conf");
+    write_config(&config, "html", dynamic);
+    let mut command = Command::new(binary_with_features("v4_configurable", "python"));
+    command
+        .arg("0")
+        .arg(app)
+        .arg("--config")
+        .arg(&config)
+        .env("PYTHONPATH", python_path())
+        .env_remove("HOST")
+        .env_remove("MINI_WEB_GC_FREEZE");
+    command
+}
+
+fn start(site: &Site, app: &str, dynamic: &Path) -> Server {
+    Server::spawn("v4_configurable", command(site, app, dynamic))
+}
+
+/// The Flask app, or a failure that says how to install Flask.
+fn start_flask(site: &Site) -> Server {
+    require_flask(site);
+    start(site, "flask_app:app", &course_dynamic())
+}
+
+/// Fails, saying how to install it, unless the server can import Flask: it imports the app
+/// for a callable it does not have, which needs Flask and stops at once.
+fn require_flask(site: &Site) {
+    let (_, stderr) = run_to_exit(command(
+        site,
+        "flask_app:no_such_callable",
+        &course_dynamic(),
+    ));
+    assert!(
+        stderr.contains("module flask_app has no callable"),
+        "{INSTALL_FLASK}(the server said: {stderr})"
+    );
+}
+
+/// Runs a start that must fail: its exit code and stderr.
+fn run_to_exit(mut command: Command) -> (Option<i32>, String) {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the server");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the server started, but it should have refused to");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let output = child.wait_with_output().expect("its output");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// A request sent as curl sends it (with a body, if any), and the whole reply, read until the
+/// server closes; the error that ended the read if it was not a clean close (a reset).
+fn exchange(
+    server: &Server,
+    method: &str,
+    path: &str,
+    headers: &[&str],
+    body: &[u8],
+) -> (Vec<u8>, Option<ErrorKind>) {
+    let mut stream = server.connect();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:12800\r\nUser-Agent: curl/8.14.1\r\n\
+         Accept: */*\r\n"
+    );
+    for header in headers {
+        request += header;
+        request += "\r\n";
+    }
+    if !body.is_empty() {
+        request += &format!("Content-Length: {}\r\n", body.len());
+    }
+    request += "\r\n";
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes).expect("send");
+    let mut reply = Vec::new();
+    let ended = stream.read_to_end(&mut reply).err().map(|e| e.kind());
+    (reply, ended)
+}
+
+fn reply(server: &Server, method: &str, path: &str, headers: &[&str], body: &[u8]) -> Reply {
+    let (bytes, ended) = exchange(server, method, path, headers, body);
+    assert_eq!(ended, None, "{method} {path}: the connection failed");
+    Reply::parse(&bytes)
+}
+
+#[test]
+fn a_validated_app_sees_the_whole_contract() {
+    let site = Site::new();
+    let server = start(&site, "validated:application", &test_apps());
+    let get = reply(
+        &server,
+        "GET",
+        "/%E4%B8%AD%E6%96%87.py?a=1&b=%20",
+        &["X-Test: yes"],
+        b"",
+    );
+    assert_eq!(get.status, 200, "{}", get.text());
+    for line in [
+        "method=GET",
+        "path=/中文.py",
+        "query=a=1&b=%20",
+        "agent=curl/8.14.1",
+        "remote=127.0.0.1",
+        "x-test=yes",
+        "multiprocess=True multithread=False run_once=False",
+    ] {
+        assert!(get.text().contains(line), "no {line:?} in {}", get.text());
+    }
+    let head = reply(&server, "HEAD", "/x.py", &[], b"");
+    assert_eq!(head.status, 200);
+    assert!(head.body.is_empty(), "HEAD got a body");
+    // The app's own Content-Length, for the body HEAD does not get (`method=HEAD`: 136 bytes).
+    assert_eq!(head.header("Content-Length"), Some("136"));
+
+    let post = reply(
+        &server,
+        "POST",
+        "/form.py",
+        &["Content-Type: application/x-www-form-urlencoded"],
+        "name=小明&n=1".as_bytes(),
+    );
+    assert_eq!(post.status, 200, "{}", post.text());
+    assert!(
+        post.text().contains("body=name=小明&n=1"),
+        "{}",
+        post.text()
+    );
+    assert!(post
+        .text()
+        .contains("type=application/x-www-form-urlencoded"));
+
+    // A generator: no length to promise, so the body ends with the connection.
+    let stream = reply(&server, "GET", "/stream.py", &[], b"");
+    assert_eq!(stream.status, 200);
+    assert_eq!(stream.text(), "part 1\npart 2\npart 3\n");
+    assert_eq!(stream.header("Content-Length"), None);
+    assert_eq!(stream.header("Connection"), Some("close"));
+
+    let written = reply(&server, "GET", "/write.py", &[], b"");
+    assert_eq!(written.text(), "written, then returned\n");
+    // The validator wraps every iterable, so even a list arrives as one it cannot count.
+    assert_eq!(written.header("Content-Length"), None);
+
+    // The validator raises on a breach (a 500 above) and warns on lesser ones, on stderr.
+    std::thread::sleep(Duration::from_millis(200));
+    let stderr = server.stderr_lines().join("\n");
+    for word in ["Error", "Warning", "Traceback", "Exception"] {
+        assert!(
+            !stderr.contains(word),
+            "the validator complained:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn flask_serves_routes_json_a_redirect_a_post_body_and_utf8() {
+    let site = Site::new();
+    let server = start_flask(&site);
+    let hello = reply(
+        &server,
+        "GET",
+        "/hello.py?name=%E5%B0%8F%E6%98%8E",
+        &[],
+        b"",
+    );
+    assert_eq!(hello.status, 200);
+    assert_eq!(hello.text(), "Hello, 小明! (Flask, on mini-web)\n");
+    assert_eq!(
+        hello.header("Content-Length"),
+        Some(hello.body.len().to_string().as_str())
+    );
+
+    let json = reply(&server, "GET", "/api/greeting.py", &[], b"");
+    assert_eq!(json.header("Content-Type"), Some("application/json"));
+    let value: serde_json::Value = serde_json::from_slice(&json.body).expect("JSON");
+    assert_eq!(value["greeting"], "你好");
+    assert!(value["server"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("mini-web/")));
+
+    let redirect = reply(&server, "GET", "/old.py", &[], b"");
+    assert_eq!(redirect.status, 302);
+    assert_eq!(redirect.header("Location"), Some("/hello.py"));
+
+    let body = "a=1&b=你好";
+    let post = reply(
+        &server,
+        "POST",
+        "/echo.py",
+        &["Content-Type: application/x-www-form-urlencoded"],
+        body.as_bytes(),
+    );
+    assert_eq!(post.status, 200, "{}", post.text());
+    let value: serde_json::Value = serde_json::from_slice(&post.body).expect("JSON");
+    assert_eq!(value["form"]["b"], "你好");
+    assert_eq!(value["length"], body.len());
+
+    // A body bigger than curl sends at once: it asks `Expect: 100-continue` first.
+    let big = "x".repeat(200_000);
+    let (bytes, _) = exchange(
+        &server,
+        "POST",
+        "/echo.py",
+        &["Content-Type: text/plain", "Expect: 100-continue"],
+        big.as_bytes(),
+    );
+    let text = String::from_utf8_lossy(&bytes);
+    assert!(
+        text.starts_with("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n"),
+        "{text:.200}"
+    );
+    assert!(text.contains("\"length\":200000"), "{text:.400}");
+
+    let chinese = reply(&server, "GET", "/%E4%BD%A0%E5%A5%BD.py", &[], b"");
+    assert_eq!(chinese.status, 200);
+    assert_eq!(chinese.text(), "路径也可以是中文。\n");
+    assert_eq!(reply(&server, "GET", "/nothing.py", &[], b"").status, 404);
+    // Not .py: still a file from static_path, sent by Rust.
+    assert_eq!(
+        reply(&server, "GET", "/hello.txt", &[], b"").text(),
+        "hello\n"
+    );
+
+    // The tutorial's trap (see "Finding the framework by name"): `flask:app` names Flask's
+    // submodule flask.app, which imports fine and cannot be called. Refused at start-up.
+    let (code, stderr) = run_to_exit(command(&site, "flask:app", &course_dynamic()));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("flask.app is not a callable WSGI application"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn python_state_is_fresh_in_every_request() {
+    let site = Site::new();
+    let server = start(&site, "counter:application", &test_apps());
+    let (mut pids, mut drawn) = (Vec::new(), Vec::new());
+    for _ in 0..5 {
+        let text = reply(&server, "GET", "/count.py", &[], b"").text();
+        let words: Vec<&str> = text.split_whitespace().collect();
+        let [count, pid, number] = words[..] else {
+            panic!("not `count pid number`: {text:?}")
+        };
+        assert_eq!(count, "1", "a request saw another request's state");
+        pids.push(pid.to_string());
+        drawn.push(number.to_string());
+    }
+    pids.sort();
+    pids.dedup();
+    assert_eq!(pids.len(), 5, "two requests shared a process: {pids:?}");
+    // Each child's `random` was reseeded after the fork (PyOS_AfterFork_Child runs the
+    // module's at-fork hook); a copied generator would repeat one number.
+    drawn.sort();
+    drawn.dedup();
+    assert_eq!(
+        drawn.len(),
+        5,
+        "children drew the same random numbers: {drawn:?}"
+    );
+    assert!(!pids.contains(&server.pid().to_string()));
+    // Printed at import, in the parent: on stderr (stdout starts with the server's address),
+    // once, and not again from each child's copy of Python's buffer.
+    let printed = server.stderr_lines();
+    let imported = printed.iter().filter(|l| *l == "counter imported").count();
+    assert_eq!(imported, 1, "{printed:?}");
+    assert!(!server.stdout_lines().iter().any(|l| l.contains("imported")));
+}
+
+#[test]
+fn a_raising_app_gets_a_500_and_the_next_request_is_served() {
+    let site = Site::new();
+    let server = start(&site, "raising:application", &test_apps());
+    for path in [
+        "/boom.py",
+        "/bad_status.py",
+        "/hop.py",
+        "/text.py",
+        "/no_start.py",
+        "/twice.py",
+        "/exit.py",
+    ] {
+        let answer = reply(&server, "GET", path, &[], b"");
+        assert_eq!(answer.status, 500, "{path}: {}", answer.text());
+        assert!(!answer.text().contains("never sent"), "{path}");
+        assert_eq!(reply(&server, "GET", "/ok.py", &[], b"").text(), "fine\n");
+    }
+    // Too late for a 500: the head went out, so the connection is reset, and the client
+    // cannot take half a page for a whole one.
+    for path in ["/late.py", "/short.py"] {
+        let (bytes, ended) = exchange(&server, "GET", path, &[], b"");
+        assert_eq!(
+            ended,
+            Some(ErrorKind::ConnectionReset),
+            "{path}: {}",
+            String::from_utf8_lossy(&bytes)
+        );
+        assert_eq!(reply(&server, "GET", "/ok.py", &[], b"").text(), "fine\n");
+    }
+    let traceback = || server.stderr_lines().join("\n");
+    poll_until(Duration::from_secs(5), || {
+        traceback().contains("broken halfway")
+    });
+    let stderr = traceback();
+    for needle in [
+        "Traceback (most recent call last)",
+        "ZeroDivisionError: division by zero",
+        "is not a code and a reason",
+        "Connection is a hop-by-hop header",
+        "yielded <class 'str'>, not bytes",
+        "never called start_response",
+        "a second time without exc_info",
+        "SystemExit: 3",
+        "RuntimeError: broken halfway",
+        "19 bytes of the 100 its Content-Length promised",
+    ] {
+        assert!(
+            stderr.contains(needle),
+            "no {needle:?} on stderr:\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn close_is_called_after_a_whole_body_and_after_a_failure() {
+    let site = Site::new();
+    let server = start(&site, "closing:application", &test_apps());
+    assert_eq!(
+        reply(&server, "GET", "/whole.py", &[], b"").text(),
+        "one two\n"
+    );
+    let (_, ended) = exchange(&server, "GET", "/fail.py", &[], b"");
+    assert!(ended.is_some(), "a body that failed halfway ended cleanly");
+    let closed = |path: &str| {
+        let line = format!("close() called for {path}");
+        poll_until(Duration::from_secs(5), || {
+            server.stderr_lines().contains(&line)
+        })
+    };
+    assert!(closed("/whole.py"), "{:?}", server.stderr_lines());
+    assert!(closed("/fail.py"), "{:?}", server.stderr_lines());
+}
+
+#[test]
+fn a_module_that_fails_to_import_is_a_start_up_error_naming_it() {
+    let site = Site::new();
+    let (code, stderr) = run_to_exit(command(&site, "broken_import:application", &test_apps()));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("\"broken_import\""), "{stderr}");
+    assert!(
+        stderr.contains("ModuleNotFoundError: No module named 'no_such_module_anywhere'"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run_to_exit(command(&site, "nowhere:application", &test_apps()));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("No module named 'nowhere'") && stderr.contains("PYTHONPATH"));
+
+    // A callable that is not there: refused as the built-in table refuses one.
+    let (code, stderr) = run_to_exit(command(&site, "raising:app", &test_apps()));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("module raising has no callable \"app\"; it has: application"),
+        "{stderr}"
+    );
+
+    let (code, stderr) = run_to_exit(command(&site, "starts_thread:application", &test_apps()));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("started 1 thread(s) while it was imported"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_built_in_mini_frame_still_runs_and_wins_its_name() {
+    let site = Site::new();
+    // A dynamic_path with the templates and a mini_frame.py of its own, as the tutorial has.
+    let dynamic = tempfile::tempdir().expect("a folder");
+    let templates = dynamic.path().join("templates");
+    std::fs::create_dir_all(&templates).expect("mkdir");
+    for name in ["index.html", "center.html"] {
+        let template = course_dynamic().join("templates").join(name);
+        std::fs::copy(template, templates.join(name)).expect("copy a template");
+    }
+    let python = "def application(environ, start_response):\n    raise SystemExit('imported')\n";
+    std::fs::write(dynamic.path().join("mini_frame.py"), python).expect("write");
+    let server = start(&site, "mini_frame:application", dynamic.path());
+    let index = reply(&server, "GET", "/index.py", &[], b"");
+    assert_eq!(index.status, 200);
+    assert!(index.text().contains("<h1>主页</h1>"));
+    // The built-in's own routes, Rust's 500 for its broken ones.
+    assert_eq!(
+        reply(&server, "GET", "/broken/twice.py", &[], b"").status,
+        500
+    );
+    let stderr = server.stderr_lines().join("\n");
+    assert!(
+        stderr.contains("note: mini_frame names the framework built into this server")
+            && stderr.contains("mini_frame.py is never imported")
+            && stderr.contains("my_mini_frame:CALLABLE"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn tiny_frame_makes_the_pages_mini_frame_makes() {
+    let site = Site::new();
+    let rust = start(&site, "mini_frame:application", &course_dynamic());
+    let other = Site::new();
+    let python = start(&other, "tiny_frame:application", &course_dynamic());
+    for (path, status, title) in [
+        ("/index.py", 200, "<h1>主页</h1>"),
+        ("/center.py", 200, "<h1>个人中心</h1>"),
+        ("/login.py", 200, "<h1>登录</h1>"),
+        ("/environ.py", 200, "PATH_INFO"),
+        ("/nothing.py", 404, "<h1>没有这个页面</h1>"),
+    ] {
+        for server in [&rust, &python] {
+            let page = reply(server, "GET", path, &[], b"");
+            assert_eq!(page.status, status, "{path}");
+            assert!(page.text().contains(title), "{path}: {}", page.text());
+            assert!(!page.text().contains("{%content%}"), "{path}");
+            assert_eq!(
+                page.header("Content-Type"),
+                Some("text/html; charset=utf-8")
+            );
+        }
+    }
+    // re.sub with a function: the backslash in C:\new arrives as it was written.
+    let center = reply(&python, "GET", "/center.py", &[], b"").text();
+    assert!(
+        center.contains("$1.50") && center.contains("C:\\new"),
+        "{center}"
+    );
+}
+
+#[test]
+fn bodies_are_read_by_their_length_within_a_limit() {
+    let site = Site::new();
+    let server = start(&site, "validated:application", &test_apps());
+    let (bytes, _) = exchange(
+        &server,
+        "POST",
+        "/x.py",
+        &["Content-Length: 100000000000"],
+        b"",
+    );
+    let refused = Reply::parse(&bytes);
+    assert_eq!(refused.status, 413, "{}", refused.text());
+    assert!(refused.text().contains("larger than 8388608 bytes"));
+    let (bytes, _) = exchange(
+        &server,
+        "POST",
+        "/x.py",
+        &["Transfer-Encoding: chunked"],
+        b"",
+    );
+    assert_eq!(Reply::parse(&bytes).status, 411);
+    let (bytes, _) = exchange(&server, "POST", "/x.py", &["Content-Length: ten"], b"");
+    assert_eq!(Reply::parse(&bytes).status, 400);
+}
+
+/// One step of the Flask transcript: what the student types, and what curl sends.
+struct Step {
+    name: &'static str,
+    command: &'static str,
+    method: &'static str,
+    path: &'static str,
+    headers: &'static [&'static str],
+    body: &'static str,
+}
+
+/// The session the stage 4 chapter shows: Flask, served by the Rust server.
+const FLASK_SESSION: &[Step] = &[
+    Step {
+        name: "hello",
+        command: "curl -i 'http://127.0.0.1:12800/hello.py?name=%E5%B0%8F%E6%98%8E'",
+        method: "GET",
+        path: "/hello.py?name=%E5%B0%8F%E6%98%8E",
+        headers: &[],
+        body: "",
+    },
+    Step {
+        name: "json",
+        command: "curl -i http://127.0.0.1:12800/api/greeting.py",
+        method: "GET",
+        path: "/api/greeting.py",
+        headers: &[],
+        body: "",
+    },
+    Step {
+        name: "redirect",
+        command: "curl -i http://127.0.0.1:12800/old.py",
+        method: "GET",
+        path: "/old.py",
+        headers: &[],
+        body: "",
+    },
+    Step {
+        name: "post",
+        command: "curl -i -d 'a=1&b=你好' http://127.0.0.1:12800/echo.py",
+        method: "POST",
+        path: "/echo.py",
+        headers: &["Content-Type: application/x-www-form-urlencoded"],
+        body: "a=1&b=你好",
+    },
+    Step {
+        name: "static",
+        command: "curl -I http://127.0.0.1:12800/css/style.css",
+        method: "HEAD",
+        path: "/css/style.css",
+        headers: &[],
+        body: "",
+    },
+];
+
+/// What the book shows to start it: the virtualenv's packages on PYTHONPATH.
+const FLASK_START: &str = "PYTHONPATH=target/python-venv/lib/python3.11/site-packages \\\n    \
+    cargo run -p v4_configurable --features python -- 12800 flask_app:app \\\n    \
+    --config v4_configurable/web_server.conf";
+
+#[test]
+fn the_flask_transcript_in_the_book_matches_a_real_run() {
+    // As the student starts it: from the workspace root, with the course's own config.
+    require_flask(&Site::new());
+    let mut command = Command::new(binary_with_features("v4_configurable", "python"));
+    command
+        .args([
+            "0",
+            "flask_app:app",
+            "--config",
+            "v4_configurable/web_server.conf",
+        ])
+        .current_dir(workspace_root())
+        .env("PYTHONPATH", python_path())
+        .env_remove("HOST");
+    let server = Server::spawn("v4_configurable", command);
+    let real_port = regex::Regex::new(&format!(r"\b{}\b", server.port)).expect("pattern");
+    let mut out = String::from(
+        "This file is generated by tests/tests/python.rs from a real run: do not edit it.\n",
+    );
+    let banner = real_port.replace_all(&server.banner, "12800");
+    out += &format!("ANCHOR: start\n$ {FLASK_START}\n{banner}\nANCHOR_END: start\n");
+    for step in FLASK_SESSION {
+        let (bytes, ended) = exchange(
+            &server,
+            step.method,
+            step.path,
+            step.headers,
+            step.body.as_bytes(),
+        );
+        assert_eq!(ended, None, "{}", step.name);
+        let text = render_exchange(step.command, &bytes);
+        let text = real_port.replace_all(&text, "12800");
+        out += &format!("ANCHOR: {}\n{text}ANCHOR_END: {}\n", step.name, step.name);
+    }
+    let path = book_src().join("transcripts/python/flask.txt");
+    if let Err(problem) = check_generated(&path, &out) {
+        panic!("{problem}\n(for this file: MINI_WEB_BLESS=1 cargo test-python)");
+    }
+}
