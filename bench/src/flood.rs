@@ -171,7 +171,8 @@ pub fn run(
         }
         rows.push((contender.name(), seen));
     }
-    let markdown = report(&rows, seconds, profile);
+    // Its table in HTML, as results.md's: see report::html_tables for why.
+    let markdown = crate::report::html_tables(&report(&rows, seconds, profile));
     std::fs::create_dir_all(out).map_err(|e| format!("cannot make {}: {e}", out.display()))?;
     let path = out.join("floods.md");
     std::fs::write(&path, &markdown)

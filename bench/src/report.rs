@@ -61,8 +61,84 @@ impl Results {
     }
 }
 
-/// The markdown page (`results.md`).
+/// The markdown page (`results.md`), its tables in HTML (see [`html_tables`]).
 pub fn markdown(results: &Results) -> String {
+    html_tables(&markdown_with_tables(results))
+}
+
+/// Rewrites each Markdown table of `md` as one HTML `<table>` block, the rest as it is.
+///
+/// Why: the book's Chinese edition translates every table cell it finds in its catalogue
+/// (`docs/po/zh-CN.po`), and a few of these cells (`1 KiB page`, `Request`) are words the
+/// chapters use too, so a generated table came out half translated. mdBook renders an HTML
+/// block as it is, and the translation never looks inside one: the measurements stay exactly
+/// as they were written, in both editions. Cells may hold `code`; nothing else is Markdown.
+pub fn html_tables(md: &str) -> String {
+    let cells = |line: &str| -> Vec<String> {
+        let inner = line.trim().trim_start_matches('|').trim_end_matches('|');
+        inner
+            .split('|')
+            .map(|cell| cell.trim().to_string())
+            .collect()
+    };
+    let is_rule = |line: &str| {
+        line.starts_with('|') && line.chars().all(|c| matches!(c, '|' | '-' | ':' | ' '))
+    };
+    let lines: Vec<&str> = md.lines().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let table = lines[i].starts_with('|') && lines.get(i + 1).is_some_and(|l| is_rule(l));
+        if !table {
+            out.push_str(lines[i]);
+            out.push('\n');
+            i += 1;
+            continue;
+        }
+        let right: Vec<bool> = cells(lines[i + 1])
+            .iter()
+            .map(|c| c.ends_with(':'))
+            .collect();
+        let align = |n: usize| {
+            if right.get(n).copied().unwrap_or(false) {
+                " style=\"text-align: right\""
+            } else {
+                ""
+            }
+        };
+        out.push_str("<table>\n<thead>\n<tr>");
+        for (n, cell) in cells(lines[i]).iter().enumerate() {
+            let _ = write!(out, "<th{}>{}</th>", align(n), html_cell(cell));
+        }
+        out.push_str("</tr>\n</thead>\n<tbody>\n");
+        i += 2;
+        while i < lines.len() && lines[i].starts_with('|') {
+            out.push_str("<tr>");
+            for (n, cell) in cells(lines[i]).iter().enumerate() {
+                let _ = write!(out, "<td{}>{}</td>", align(n), html_cell(cell));
+            }
+            out.push_str("</tr>\n");
+            i += 1;
+        }
+        out.push_str("</tbody>\n</table>\n");
+    }
+    out
+}
+
+/// A table cell's text as HTML: escaped, with its `code` spans kept as code.
+fn html_cell(cell: &str) -> String {
+    let mut html = String::new();
+    for (n, part) in xml_escape(cell).split('`').enumerate() {
+        if n % 2 == 1 {
+            let _ = write!(html, "<code>{part}</code>");
+        } else {
+            html.push_str(part);
+        }
+    }
+    html
+}
+
+fn markdown_with_tables(results: &Results) -> String {
     let mut md = String::new();
     let m = &results.machine;
     let _ = writeln!(
@@ -381,4 +457,22 @@ fn xml_escape(text: &str) -> String {
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_become_html_and_the_rest_stays_markdown() {
+        let md = "### Title\n\n- a `list`\n\n| Request | ÷ `ab -k` |\n|---|---:|\n| 1 KiB page | 0.5 < 1 |\n\nAfter.\n";
+        let html = html_tables(md);
+        assert_eq!(
+            html,
+            "### Title\n\n- a `list`\n\n<table>\n<thead>\n<tr><th>Request</th>\
+             <th style=\"text-align: right\">÷ <code>ab -k</code></th></tr>\n</thead>\n\
+             <tbody>\n<tr><td>1 KiB page</td><td style=\"text-align: right\">0.5 &lt; 1</td>\
+             </tr>\n</tbody>\n</table>\n\nAfter.\n"
+        );
+    }
 }
