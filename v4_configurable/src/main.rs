@@ -219,9 +219,16 @@ impl WsgiServer {
         let application = match &self.application {
             Framework::BuiltIn(application) => *application,
             // A Python app answers for itself: shared/src/python.rs reads the body, builds
-            // PEP 3333's environ and streams what the app returns, in this child.
+            // PEP 3333's environ and streams what the app returns, in this child. It is held
+            // to this stage's own rules for a status and a header, as the built-in ones are.
             #[cfg(feature = "python")]
-            Framework::Python(python) => return python.serve(client, request, &environ),
+            Framework::Python(python) => {
+                let checks = shared::python::Checks {
+                    status: is_status,
+                    header: is_header,
+                };
+                return python.serve(client, request, &environ, checks);
+            }
         };
         // Each call to start_response, in order. The contract allows exactly one.
         let mut calls: Vec<Started> = Vec::new();
