@@ -196,23 +196,6 @@ fn run() -> Result<(), String> {
     }
     let mut notes = Vec::new();
     let contenders = choose_contenders(&options, &mut notes)?;
-    if options.flood {
-        let stages: Vec<&str> = contenders
-            .iter()
-            .filter_map(|c| match c {
-                Contender::Stage(stage) => Some(stage.package),
-                _ => None,
-            })
-            .collect();
-        let bin_dir = build(&options.profile, &stages)?;
-        return flood::run(
-            &contenders,
-            &bin_dir,
-            &options.out,
-            options.flood_seconds,
-            &options.profile,
-        );
-    }
     let stages: Vec<&str> = contenders
         .iter()
         .filter_map(|c| match c {
@@ -221,6 +204,15 @@ fn run() -> Result<(), String> {
         })
         .collect();
     let bin_dir = build(&options.profile, &stages)?;
+    if options.flood {
+        return flood::run(
+            &contenders,
+            &bin_dir,
+            &options.out,
+            options.flood_seconds,
+            &options.profile,
+        );
+    }
     if contenders
         .iter()
         .any(|c| matches!(c, Contender::StagePython { .. }))

@@ -181,25 +181,7 @@ fn markdown_with_tables(results: &Results) -> String {
     }
 
     let _ = writeln!(md, "\n### Requests per second\n");
-    let _ = writeln!(
-        md,
-        "| Request | Server | Requests/s | Latency p50 (ms) | Latency p99 (ms) | Failed |"
-    );
-    let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
-    for (scenario, row) in &results.rates {
-        for (contender, measured) in row {
-            let _ = writeln!(
-                md,
-                "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
-                scenario.title(),
-                contender.name(),
-                measured.requests_per_second,
-                measured.p50_ms,
-                measured.p99_ms,
-                measured.failed
-            );
-        }
-    }
+    md.push_str(&rates_table(&results.rates));
 
     let peers: Vec<Contender> = results
         .contenders()
@@ -254,25 +236,7 @@ fn markdown_with_tables(results: &Results) -> String {
             .flags()
         );
         let _ = writeln!(md);
-        let _ = writeln!(
-            md,
-            "| Request | Server | Requests/s | Latency p50 (ms) | Latency p99 (ms) | Failed |"
-        );
-        let _ = writeln!(md, "|---|---|---:|---:|---:|---:|");
-        for (scenario, row) in &results.keep_alive_rates {
-            for (contender, measured) in row {
-                let _ = writeln!(
-                    md,
-                    "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
-                    scenario.title(),
-                    contender.name(),
-                    measured.requests_per_second,
-                    measured.p50_ms,
-                    measured.p99_ms,
-                    measured.failed
-                );
-            }
-        }
+        md.push_str(&rates_table(&results.keep_alive_rates));
         md.push_str(&versus_nginx_per_core(results));
     }
 
@@ -319,6 +283,29 @@ fn markdown_with_tables(results: &Results) -> String {
                     );
                 }
             }
+        }
+    }
+    md
+}
+
+/// Requests per second, latency and failures: a row per kind of request and server.
+fn rates_table(rates: &Rates) -> String {
+    let mut md = String::from(
+        "| Request | Server | Requests/s | Latency p50 (ms) | Latency p99 (ms) | Failed |\n\
+         |---|---|---:|---:|---:|---:|\n",
+    );
+    for (scenario, row) in rates {
+        for (contender, measured) in row {
+            let _ = writeln!(
+                md,
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+                scenario.title(),
+                contender.name(),
+                measured.requests_per_second,
+                measured.p50_ms,
+                measured.p99_ms,
+                measured.failed
+            );
         }
     }
     md
