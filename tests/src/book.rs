@@ -277,7 +277,7 @@ pub fn check_no_strays(folder: &Path, extension: &str, expected: &[String]) -> R
 }
 
 /// The program `name` on the PATH, or where `cargo install` puts it.
-pub fn find_tool(name: &str) -> Option<PathBuf> {
+fn find_tool(name: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -295,32 +295,67 @@ pub fn find_tool(name: &str) -> Option<PathBuf> {
 /// that test saying so and passing.
 pub const REQUIRE_MDBOOK: &str = "MINI_WEB_REQUIRE_MDBOOK";
 
-/// The book tool `name`, or `None` after printing why the test that needs it does nothing;
-/// panics instead when [`REQUIRE_MDBOOK`] is set. `install` is the command that installs it.
-pub fn book_tool(name: &str, install: &str) -> Option<PathBuf> {
-    let found = find_tool(name);
-    if found.is_none() {
-        let why = format!("{name} is not installed ({install})");
-        assert!(
-            std::env::var_os(REQUIRE_MDBOOK).is_none(),
-            "{REQUIRE_MDBOOK} is set but {why}"
-        );
-        eprintln!("note: {why}; the book was not built");
-    }
-    found
+/// The programs the book is made and checked with, each with the command that installs it:
+/// mdBook, its preprocessors (the diagrams, the Chinese edition), the extractor and gettext's
+/// tools that `docs/po/update` runs.
+const BOOK_TOOLS: &[(&str, &str)] = &[
+    ("mdbook", "cargo install mdbook --locked --version 0.5.4"),
+    (
+        "mdbook-svgbob",
+        "cargo install mdbook-svgbob --locked --version 0.3.1",
+    ),
+    (
+        "mdbook-gettext",
+        "cargo install mdbook-i18n-helpers --locked --version 0.4.0",
+    ),
+    (
+        "mdbook-xgettext",
+        "cargo install mdbook-i18n-helpers --locked --version 0.4.0",
+    ),
+    ("msgmerge", "apt-get install gettext"),
+    ("msgattrib", "apt-get install gettext"),
+    ("msggrep", "apt-get install gettext"),
+    ("msgen", "apt-get install gettext"),
+    ("msgcat", "apt-get install gettext"),
+    ("msgfmt", "apt-get install gettext"),
+];
+
+/// The book's tools, found.
+pub struct BookTools {
+    /// `mdbook` itself.
+    pub mdbook: PathBuf,
+    /// A PATH with every tool's folder first: mdBook finds its preprocessors and renderers on
+    /// the PATH, and `cargo install` puts them where the PATH may not look.
+    pub path: std::ffi::OsString,
 }
 
-/// A PATH with the folders of `tools` first: mdBook finds its preprocessors and renderers
-/// on the PATH, and `cargo install` puts them where the PATH may not look.
-pub fn path_with(tools: &[&Path]) -> std::ffi::OsString {
-    let folders = tools
+/// Every one of [`BOOK_TOOLS`], or `None` after printing which is missing and how to install
+/// it, so the test that needs them does nothing; panics instead when [`REQUIRE_MDBOOK`] is set.
+pub fn book_tools() -> Option<BookTools> {
+    let mut found = Vec::new();
+    for (name, install) in BOOK_TOOLS {
+        let Some(tool) = find_tool(name) else {
+            let why = format!("{name} is not installed ({install})");
+            assert!(
+                std::env::var_os(REQUIRE_MDBOOK).is_none(),
+                "{REQUIRE_MDBOOK} is set but {why}"
+            );
+            eprintln!("note: {why}; this test built and checked nothing");
+            return None;
+        };
+        found.push(tool);
+    }
+    let folders = found
         .iter()
         .filter_map(|tool| tool.parent().map(Path::to_path_buf))
         .chain(
             std::env::var_os("PATH")
                 .map_or_else(Vec::new, |path| std::env::split_paths(&path).collect()),
         );
-    std::env::join_paths(folders).expect("a PATH")
+    Some(BookTools {
+        mdbook: found[0].clone(),
+        path: std::env::join_paths(folders).expect("a PATH"),
+    })
 }
 
 /// Every `.md` file below `folder`, in name order.

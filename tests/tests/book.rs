@@ -30,7 +30,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use mini_web_tests::book::{
-    book_src, book_tool, check_generated, check_no_strays, diff_trees, markdown_files, path_with,
+    book_src, book_tools, check_generated, check_no_strays, diff_trees, markdown_files,
     render_exchange, render_lines_with, stand_in_pid,
 };
 use mini_web_tests::{read_to_close, workspace_root, Server, STAGES};
@@ -908,23 +908,13 @@ fn exchange(server: &Server, port: u16, sends: &Sends) -> Vec<u8> {
 
 #[test]
 fn mdbook_builds_the_book_without_warnings() {
-    let install = "cargo install mdbook --locked --version 0.5.4";
-    let Some(mdbook) = book_tool("mdbook", install) else {
-        return;
-    };
-    // The diagrams' and the Chinese edition's preprocessors: without them mdBook stops.
-    let install = "cargo install mdbook-svgbob --locked --version 0.3.1";
-    let Some(svgbob) = book_tool("mdbook-svgbob", install) else {
-        return;
-    };
-    let install = "cargo install mdbook-i18n-helpers --locked --version 0.4.0";
-    let Some(gettext) = book_tool("mdbook-gettext", install) else {
+    let Some(tools) = book_tools() else {
         return;
     };
     generated();
     let out = tempfile::tempdir().expect("tempdir");
-    let run = Command::new(&mdbook)
-        .env("PATH", path_with(&[&svgbob, &gettext]))
+    let run = Command::new(&tools.mdbook)
+        .env("PATH", &tools.path)
         .arg("build")
         .arg(workspace_root().join("docs"))
         .arg("--dest-dir")

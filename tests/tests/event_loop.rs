@@ -81,13 +81,17 @@ fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
         || matches!(stream.read(&mut byte), Err(e) if e.kind() == io::ErrorKind::ConnectionReset)
 }
 
+/// A connection to the server, as a buffered reader and a writer of the same socket.
+fn split_connection(server: &Server) -> (BufReader<TcpStream>, TcpStream) {
+    let stream = server.connect();
+    (BufReader::new(stream.try_clone().expect("clone")), stream)
+}
+
 #[test]
 fn several_requests_are_served_on_one_connection() {
     let site = Site::new();
     let server = start(&site, &[]);
-    let stream = server.connect();
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut writer = stream;
+    let (mut reader, mut writer) = split_connection(&server);
     for (path, body) in [
         ("/hello.txt", &b"hello\n"[..]),
         ("/style.css", b"body { color: red; }\n"),
@@ -157,9 +161,7 @@ fn connection_close_and_http_1_0_are_honoured() {
         ),
         ("GET /hello.txt HTTP/1.1\r\nHost: x\r\n\r\n", true),
     ] {
-        let stream = server.connect();
-        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-        let mut writer = stream;
+        let (mut reader, mut writer) = split_connection(&server);
         writer.write_all(request.as_bytes()).expect("send");
         let reply = read_response(&mut reader, false);
         assert_eq!(reply.text(), "hello\n", "{request:?}");
@@ -182,9 +184,7 @@ fn connection_close_and_http_1_0_are_honoured() {
 fn an_idle_kept_alive_connection_is_closed_silently_after_the_idle_timeout() {
     let site = Site::new();
     let server = start(&site, &[("MINI_WEB_KEEPALIVE_MS", "300")]);
-    let stream = server.connect();
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut writer = stream;
+    let (mut reader, mut writer) = split_connection(&server);
     writer
         .write_all(get("/hello.txt").as_bytes())
         .expect("send");
@@ -208,9 +208,7 @@ fn an_idle_kept_alive_connection_is_closed_silently_after_the_idle_timeout() {
 fn a_connection_serves_at_most_max_requests() {
     let site = Site::new();
     let server = start(&site, &[("MINI_WEB_MAX_REQUESTS", "3")]);
-    let stream = server.connect();
-    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-    let mut writer = stream;
+    let (mut reader, mut writer) = split_connection(&server);
     let mut said = Vec::new();
     for _ in 0..3 {
         writer
@@ -334,9 +332,7 @@ fn a_panicking_request_costs_its_connection_only() {
     });
     let workers = server.children();
     // A bystander connection, open on some worker before and after the panic.
-    let bystander = server.connect();
-    let mut reader = BufReader::new(bystander.try_clone().expect("clone"));
-    let mut writer = bystander;
+    let (mut reader, mut writer) = split_connection(&server);
     writer
         .write_all(get("/hello.txt").as_bytes())
         .expect("send");
@@ -362,9 +358,7 @@ fn hang_ups_and_resets_are_logged_once_and_cost_only_their_connection() {
     let site = Site::new();
     site.write_large("big.bin", 64 * 1024 * 1024);
     let server = start(&site, &[]);
-    let bystander = server.connect();
-    let mut reader = BufReader::new(bystander.try_clone().expect("clone"));
-    let mut writer = bystander;
+    let (mut reader, mut writer) = split_connection(&server);
     writer
         .write_all(get("/hello.txt").as_bytes())
         .expect("send");

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use mini_web_tests::book::{book_src, book_tool, path_with};
+use mini_web_tests::book::{book_src, book_tools};
 use mini_web_tests::browser::Chromium;
 use mini_web_tests::po::{self, Message};
 use mini_web_tests::workspace_root;
@@ -187,34 +187,12 @@ fn every_translation_keeps_the_code_links_and_markup_of_its_english() {
 
 #[test]
 fn the_catalogue_translates_every_message_of_todays_book() {
-    let Some(tools) = tools() else {
+    let Some(tools) = book_tools() else {
         return;
     };
-    for program in [
-        "msgmerge",
-        "msgattrib",
-        "msggrep",
-        "msgen",
-        "msgcat",
-        "msgfmt",
-    ] {
-        if mini_web_tests::book::find_tool(program).is_none() {
-            let why = format!("{program} is not installed (apt-get install gettext)");
-            assert!(
-                std::env::var_os(mini_web_tests::book::REQUIRE_MDBOOK).is_none(),
-                "{} is set but {why}",
-                mini_web_tests::book::REQUIRE_MDBOOK
-            );
-            eprintln!("note: {why}; the catalogue was not checked");
-            return;
-        }
-    }
     let run = Command::new(workspace_root().join("docs/po/update"))
         .arg("--check")
-        .env(
-            "PATH",
-            path_with(&tools.iter().map(PathBuf::as_path).collect::<Vec<_>>()),
-        )
+        .env("PATH", &tools.path)
         .output()
         .expect("run docs/po/update --check");
     assert!(
@@ -226,39 +204,22 @@ fn the_catalogue_translates_every_message_of_todays_book() {
     );
 }
 
-/// mdbook and the preprocessors the book names, or `None` (after saying why).
-fn tools() -> Option<Vec<PathBuf>> {
-    let wanted = [
-        ("mdbook", "cargo install mdbook --locked --version 0.5.4"),
-        (
-            "mdbook-svgbob",
-            "cargo install mdbook-svgbob --locked --version 0.3.1",
-        ),
-        (
-            "mdbook-gettext",
-            "cargo install mdbook-i18n-helpers --locked --version 0.4.0",
-        ),
-        (
-            "mdbook-xgettext",
-            "cargo install mdbook-i18n-helpers --locked --version 0.4.0",
-        ),
-    ];
-    wanted
-        .into_iter()
-        .map(|(name, install)| book_tool(name, install))
-        .collect()
+/// Both editions, built once for all the tests here.
+struct Editions {
+    english: PathBuf,
+    chinese: PathBuf,
+    /// Holds both folders; they go when it does.
+    _folder: tempfile::TempDir,
 }
 
-/// Both editions, built once for all the tests here: (English, Chinese) folders.
-fn editions() -> Option<&'static (PathBuf, PathBuf)> {
-    static BUILT: OnceLock<Option<(tempfile::TempDir, PathBuf, PathBuf)>> = OnceLock::new();
+fn editions() -> Option<&'static Editions> {
+    static BUILT: OnceLock<Option<Editions>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
-        let tools = tools()?;
-        let path = path_with(&tools.iter().map(PathBuf::as_path).collect::<Vec<_>>());
-        let out = tempfile::tempdir().expect("tempdir");
-        let (english, chinese) = (out.path().join("book"), out.path().join("book-zh-CN"));
-        let run = Command::new(&tools[0])
-            .env("PATH", &path)
+        let tools = book_tools()?;
+        let folder = tempfile::tempdir().expect("tempdir");
+        let (english, chinese) = (folder.path().join("book"), folder.path().join("book-zh-CN"));
+        let run = Command::new(&tools.mdbook)
+            .env("PATH", &tools.path)
             .arg("build")
             .arg(workspace_root().join("docs"))
             .arg("--dest-dir")
@@ -268,7 +229,7 @@ fn editions() -> Option<&'static (PathBuf, PathBuf)> {
         assert!(run.status.success(), "mdbook build docs failed");
         // The documented command, into a folder of ours.
         let run = Command::new(workspace_root().join("docs/build-zh-CN"))
-            .env("PATH", &path)
+            .env("PATH", &tools.path)
             .arg(&chinese)
             .output()
             .expect("run docs/build-zh-CN");
@@ -278,13 +239,13 @@ fn editions() -> Option<&'static (PathBuf, PathBuf)> {
             String::from_utf8_lossy(&run.stdout),
             String::from_utf8_lossy(&run.stderr)
         );
-        Some((out, english, chinese))
+        Some(Editions {
+            english,
+            chinese,
+            _folder: folder,
+        })
     });
-    built.as_ref().map(|(_, english, chinese)| {
-        // A 'static pair of paths, borrowed from the static above.
-        static PAIR: OnceLock<(PathBuf, PathBuf)> = OnceLock::new();
-        PAIR.get_or_init(|| (english.clone(), chinese.clone()))
-    })
+    built.as_ref()
 }
 
 /// The book's pages, by their path below the book's folder: one per chapter.
@@ -329,7 +290,10 @@ fn chinese_share(html: &str) -> f64 {
 
 #[test]
 fn the_chinese_edition_has_every_page_and_anchor_of_the_english_and_reads_as_chinese() {
-    let Some((english, chinese)) = editions() else {
+    let Some(Editions {
+        english, chinese, ..
+    }) = editions()
+    else {
         return;
     };
     let mut problems = Vec::new();
@@ -387,7 +351,10 @@ fn the_chinese_edition_has_every_page_and_anchor_of_the_english_and_reads_as_chi
 
 #[test]
 fn every_page_links_to_the_same_page_in_the_other_edition() {
-    let Some((english, chinese)) = editions() else {
+    let Some(Editions {
+        english, chinese, ..
+    }) = editions()
+    else {
         return;
     };
     let Some(browser) = Chromium::launch() else {
@@ -421,7 +388,10 @@ fn every_page_links_to_the_same_page_in_the_other_edition() {
 
 #[test]
 fn every_link_in_both_editions_leads_to_a_page_and_an_anchor_that_exist() {
-    let Some((english, chinese)) = editions() else {
+    let Some(Editions {
+        english, chinese, ..
+    }) = editions()
+    else {
         return;
     };
     // Links, not the `href` of an HTML page shown as code.
