@@ -641,6 +641,28 @@ impl Drop for Server {
     }
 }
 
+/// Runs a start that must fail (a bad command line, a module that does not import): waits at
+/// most `limit` for the process to exit and returns what it printed. One still running then
+/// is killed, and the test fails: it began to serve when it should have refused.
+pub fn output_of_a_refused_start(command: &mut Command, limit: Duration) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("cannot start {command:?}: {error}"));
+    let deadline = Instant::now() + limit;
+    while child.try_wait().expect("wait for it").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{command:?} did not fail: it is still running after {limit:?}");
+        }
+        thread::sleep(Duration::from_millis(10));
+    }
+    child.wait_with_output().expect("its output")
+}
+
 /// What a server says on stderr when its port is taken: the port, the reason, and what to do
 /// about it (stop the other server, or pick another port).
 pub fn taken_port_message(port: u16) -> impl predicates::Predicate<str> {

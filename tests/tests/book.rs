@@ -24,10 +24,10 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::OnceLock;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use mini_web_tests::book::{
     book_src, book_tools, check_generated, check_no_strays, diff_trees, markdown_files,
@@ -749,27 +749,14 @@ fn failed_start(stage: &'static str, start: &StartError) -> String {
         std::fs::write(scratch.path().join(name), contents).expect("write a file of the step");
         out.push_str(&format!("$ cat {name}\n{contents}"));
     }
-    let mut child = Command::new(mini_web_tests::binary(stage))
+    let mut command = Command::new(mini_web_tests::binary(stage));
+    command
         .args(start.args)
         .current_dir(scratch.path())
         .env_remove("PORT")
-        .env_remove("HOST")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the stage");
+        .env_remove("HOST");
     // A start that goes wrong the wrong way would serve for ever: give it a few seconds.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while child.try_wait().expect("wait for the stage").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{stage} {:?} did not fail: it is still running", start.args);
-        }
-        thread::sleep(Duration::from_millis(10));
-    }
-    let run = child.wait_with_output().expect("read the stage's output");
+    let run = mini_web_tests::output_of_a_refused_start(&mut command, Duration::from_secs(10));
     assert!(
         run.stdout.is_empty(),
         "{stage} {:?} printed on stdout: {:?}",

@@ -15,8 +15,8 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use mini_web_tests::book::{book_src, check_generated, render_exchange};
 use mini_web_tests::{
@@ -97,22 +97,7 @@ fn require_flask(site: &Site) {
 
 /// Runs a start that must fail: its exit code and stderr.
 fn run_to_exit(mut command: Command) -> (Option<i32>, String) {
-    let mut child = command
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the server");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while child.try_wait().expect("wait").is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("the server started, but it should have refused to");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let output = child.wait_with_output().expect("its output");
+    let output = mini_web_tests::output_of_a_refused_start(&mut command, Duration::from_secs(20));
     (
         output.status.code(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
