@@ -15,13 +15,10 @@ use nix::sys::sendfile::sendfile;
 use nix::sys::socket::{setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 
+use crate::chunked::Chunked;
 use crate::files::StaticFile;
-use crate::request::{self, Head, HttpError, Request};
+use crate::request::{self, Framing, Head, HttpError, Request, MAX_BODY};
 use crate::SERVER;
-
-/// A file up to this size is read into memory and sent with its head in one system call;
-/// a larger one goes from the file to the socket with `sendfile`.
-pub(crate) const SMALL_BODY: usize = 64 * 1024;
 
 /// How long a client has to send a whole request body (see [`Client::read_body`]).
 pub const BODY_TIME: Duration = Duration::from_secs(30);
@@ -49,6 +46,9 @@ pub struct Client {
     read_all: bool,
     /// Bytes that came in the same read as the end of the head: the start of a body.
     early_body: Vec<u8>,
+    /// A body in chunks, decoded while the head was read (only its end says where the
+    /// request ends); [`Client::read_body`] hands it over.
+    chunked: Option<Vec<u8>>,
     /// The answer broke off: close with a reset, so the client cannot take it for whole.
     aborted: bool,
 }
@@ -65,6 +65,7 @@ impl Client {
             responded: false,
             read_all: false,
             early_body: Vec::new(),
+            chunked: None,
             aborted: false,
         }
     }
@@ -88,6 +89,8 @@ impl Client {
     // ANCHOR: read_head
     /// Reads until the blank line that ends the head, across as many packets as it takes, and
     /// splits it into the request line and the headers. The stage splits the request line.
+    /// A body in chunks is read here too, whole: only its last chunk says where the request
+    /// ends, and a request must be read to its end before it is answered.
     ///
     /// The deadline covers the whole head, not each read: a client that sends one byte a second
     /// would reset a per-read timeout forever.
@@ -118,10 +121,15 @@ impl Client {
             if let Some(end) = request::find_head_end(&bytes, searched) {
                 let head = request::parse_head(&bytes[..end])?;
                 self.head_only = head.line.starts_with("HEAD ");
-                self.read_all = end == bytes.len() && !head.announces_body();
-                if end < bytes.len() {
-                    self.early_body = bytes[end..].to_vec();
+                let mut rest = bytes.split_off(end);
+                if head.framing == Framing::Chunked {
+                    // Only the last chunk says where this request ends: read them all now,
+                    // before anyone answers (what comes after is left in `rest`).
+                    self.chunked = Some(self.read_chunks(&head, &mut rest)?);
                 }
+                // A body by its length is read only if the stage asks (`read_body`).
+                self.read_all = rest.is_empty() && !matches!(head.framing, Framing::Length(_));
+                self.early_body = rest;
                 return Ok(head);
             }
             request::check_partial_head(&bytes)?;
@@ -164,6 +172,40 @@ impl Client {
     }
     // ANCHOR_END: read_head
 
+    /// Reads and decodes a body in chunks, from what came after the head (`rest`) on, within
+    /// [`BODY_TIME`] and [`MAX_BODY`]. Leaves in `rest` whatever came after the body.
+    fn read_chunks(&mut self, head: &Head, rest: &mut Vec<u8>) -> Result<Vec<u8>, HttpError> {
+        let mut chunked = Chunked::new(MAX_BODY);
+        let used = chunked.feed(rest)?;
+        rest.drain(..used);
+        if !chunked.is_done() {
+            self.continue_if_asked(head.expects_continue())?;
+        }
+        let deadline = Instant::now() + BODY_TIME;
+        let mut chunk = [0u8; 16 * 1024];
+        while !chunked.is_done() {
+            match self.read_before(Some(deadline), &mut chunk)? {
+                0 => return Err(HttpError::Malformed("the body ended before its last chunk")),
+                n => {
+                    let used = chunked.feed(&chunk[..n])?;
+                    rest.extend_from_slice(&chunk[used..n]);
+                }
+            }
+        }
+        Ok(chunked.into_body())
+    }
+
+    /// Tells a client that asked `Expect: 100-continue` (curl does, for a body over 1 KiB) to
+    /// send its body. Not a response: the real one follows, so `responded` stays false.
+    fn continue_if_asked(&mut self, asked: bool) -> Result<(), HttpError> {
+        if asked {
+            self.stream
+                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+                .map_err(HttpError::Io)?;
+        }
+        Ok(())
+    }
+
     /// Answers a request that could not be read with its status (400, 408, 414 or 431), and
     /// logs one line on stderr. If the client is gone there is nobody to answer: a client that
     /// closed before sending a byte is no news (browsers open spare connections), but one whose
@@ -185,21 +227,25 @@ impl Client {
 
     // ANCHOR: read_body
     /// Reads the request's body, for a framework that asks for it (stage 4's Python apps):
-    /// exactly as many bytes as `Content-Length` says, none if it says nothing.
+    /// exactly as many bytes as `Content-Length` says, none if it says nothing, or the body in
+    /// chunks that [`Client::read_head`] decoded.
     ///
     /// Refused, with the status to answer: a body larger than `max` (413, before a byte of it
-    /// is read: a client that said 10 GB is not made to send them), a body in chunks
-    /// (`Transfer-Encoding`, 411: send its length instead), a body that stops short (400) or
-    /// comes too slowly (408: the whole body within [`BODY_TIME`]). A client that asked
-    /// `Expect: 100-continue` (curl does, for a body over 1 KiB) is told to go on first.
+    /// is read: a client that said 10 GB is not made to send them), a body that stops short
+    /// (400) or comes too slowly (408: the whole body within [`BODY_TIME`]). A client that
+    /// asked `Expect: 100-continue` (curl does, for a body over 1 KiB) is told to go on first.
     pub fn read_body(&mut self, request: &Request, max: usize) -> Result<Vec<u8>, HttpError> {
-        if request.header("Transfer-Encoding").is_some() {
-            return Err(HttpError::LengthRequired);
+        if let Some(body) = self.chunked.take() {
+            // Read with the head, since only its last chunk said where the request ends.
+            return match body.len() > max {
+                true => Err(HttpError::BodyTooLarge(max)),
+                false => Ok(body),
+            };
         }
+        // read_head checked it: digits, and one value.
         let length = match request.header("Content-Length") {
             None => 0,
             Some(text) => text
-                .trim()
                 .parse::<usize>()
                 .map_err(|_| HttpError::Malformed("Content-Length is not a number of bytes"))?,
         };
@@ -209,12 +255,8 @@ impl Client {
         let mut body = std::mem::take(&mut self.early_body);
         // Anything past the body would be a second request: this server answers one.
         body.truncate(length);
-        let expects = request.header("Expect");
-        if body.len() < length && expects.is_some_and(|e| e.eq_ignore_ascii_case("100-continue")) {
-            // Not a response: the real one follows. So `responded` stays false.
-            self.stream
-                .write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-                .map_err(HttpError::Io)?;
+        if body.len() < length {
+            self.continue_if_asked(request.expects_continue())?;
         }
         let deadline = Instant::now() + BODY_TIME;
         let mut chunk = [0u8; 16 * 1024];
@@ -317,7 +359,8 @@ impl Client {
     /// Sends a small HTML page for an error status; `detail` says what went wrong in words.
     /// The page is made by [`error_page`], the one place every error page is made.
     pub fn send_error(&mut self, code: u16, detail: &str) -> io::Result<()> {
-        let (head, body) = error_page(code, detail);
+        // One request per connection: the page says the connection closes after it.
+        let (head, body) = error_page(code, detail, false);
         self.send(&head, body.as_bytes())
     }
     // ANCHOR_END: send_error
@@ -374,26 +417,49 @@ pub(crate) fn log_refused(peer: SocketAddr, code: u16, error: &HttpError) {
 
 /// The head and body of a small HTML page for an error status; `detail` says what went wrong
 /// in words. The one place every error page is made (as `clienterror` in CS:APP's Tiny
-/// server). Its head says `Connection: close`: after an error the connection ends.
-pub fn error_page(code: u16, detail: &str) -> (String, String) {
+/// server, the small C web server of Bryant and O'Hallaron's textbook). Its head says whether
+/// the connection stays open: a fork stage closes after every answer, stage 5 after a refusal.
+pub fn error_page(code: u16, detail: &str, keep_alive: bool) -> (String, String) {
     let status = format!("{code} {}", reason(code));
     let body = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\"><title>{status}</title></head>\n\
          <body>\n<h1>{status}</h1>\n<p>{}</p>\n<hr>\n<p><small>{SERVER}</small></p>\n</body>\n</html>\n",
         escape_html(detail)
     );
+    let mut headers: Vec<(&str, &[u8])> = vec![("Content-Type", b"text/html; charset=utf-8")];
     // HTTP requires a 405 to say which methods would work.
-    let allow = if code == 405 {
-        "Allow: GET, HEAD\r\n"
-    } else {
-        ""
-    };
-    let head = format!(
-        "HTTP/1.1 {status}\r\nServer: {SERVER}\r\nContent-Type: text/html; charset=utf-8\r\n\
-         {allow}Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    (head, body)
+    if code == 405 {
+        headers.push(("Allow", b"GET, HEAD"));
+    }
+    let head = response_head(&status, &headers, Some(body.len() as u64), keep_alive);
+    // Every byte of it is ASCII: the status, our own headers, a number.
+    (String::from_utf8_lossy(&head).into_owned(), body)
+}
+
+/// The status line and headers of a response that `shared` writes (an error page, a Python
+/// app's answer), up to the blank line: the one place they are put together. The stages write
+/// their own in their `head`, where the course shows them. Values are bytes, as HTTP's are
+/// (a Python app's header may be latin-1); `length` is `None` when the body's end is the
+/// connection's.
+pub(crate) fn response_head(
+    status: &str,
+    headers: &[(&str, &[u8])],
+    length: Option<u64>,
+    keep_alive: bool,
+) -> Vec<u8> {
+    let mut head = format!("HTTP/1.1 {status}\r\nServer: {SERVER}\r\n").into_bytes();
+    for (name, value) in headers {
+        head.extend_from_slice(name.as_bytes());
+        head.extend_from_slice(b": ");
+        head.extend_from_slice(value);
+        head.extend_from_slice(b"\r\n");
+    }
+    if let Some(length) = length {
+        head.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes());
+    }
+    let connection = if keep_alive { "keep-alive" } else { "close" };
+    head.extend_from_slice(format!("Connection: {connection}\r\n\r\n").as_bytes());
+    head
 }
 
 /// Writes `head` and then `body` with as few `writev` calls as the socket takes: one, unless
@@ -437,7 +503,9 @@ pub fn reason(code: u16) -> &'static str {
         414 => "URI Too Long",
         431 => "Request Header Fields Too Large",
         500 => "Internal Server Error",
+        501 => "Not Implemented",
         503 => "Service Unavailable",
+        505 => "HTTP Version Not Supported",
         _ => "Unknown",
     }
 }

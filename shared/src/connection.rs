@@ -33,10 +33,11 @@ use nix::errno::Errno;
 use nix::sys::sendfile::sendfile;
 
 use crate::children::env_number;
-use crate::client::{self, LINGER_BYTES, LINGER_TIME, WRITE_TIMEOUT};
+use crate::chunked::Chunked;
+use crate::client::{self, BODY_TIME, LINGER_BYTES, LINGER_TIME, WRITE_TIMEOUT};
 use crate::files::StaticFile;
 use crate::listen::StartupError;
-use crate::request::{self, Head, HttpError};
+use crate::request::{self, Framing, Head, HttpError, MAX_BODY};
 
 /// How long a kept-alive connection may wait for its next request before it is closed
 /// (silently: nobody asked anything). Apache's default; nginx waits 75 s. Override with env
@@ -87,6 +88,15 @@ pub fn raise_open_file_limit() {
     }
 }
 
+/// A request whose head is in and whose body in chunks is still coming: it is answered only
+/// once the last chunk is in, because only the chunks say where it ends, and a body that
+/// breaks their grammar must be refused, not answered.
+#[derive(Debug)]
+struct Incoming {
+    head: Head,
+    chunks: Chunked,
+}
+
 /// Something queued to be written: bytes (heads, pages, small files), or a file to `sendfile`.
 #[derive(Debug)]
 enum Piece {
@@ -117,14 +127,19 @@ pub struct Connection {
     served: u64,
     /// The request [`Connection::request_ready`] found, until [`Connection::read_head`] takes it.
     request: Option<Result<Head, HttpError>>,
+    /// A request whose body in chunks is still arriving.
+    incoming: Option<Incoming>,
+    /// Bytes of a `Content-Length` body still to come and be dropped before the next request's
+    /// head: the body's end is known from the head, so its answer need not wait for it.
+    skip: u64,
     /// The current request was `HEAD`: answer with headers only.
     head_only: bool,
     /// A status line has been queued for the current request.
     responded: bool,
     /// The current response says `Connection: keep-alive`.
     keep_alive: bool,
-    /// Bytes may still come that no request head will account for (a body we do not read, the
-    /// rest of a head we refused): closing must linger.
+    /// Bytes may still come that no request head will account for (the rest of a request we
+    /// refused): closing must linger.
     unread: bool,
     /// Close once the output is written.
     closing: bool,
@@ -153,6 +168,8 @@ impl Connection {
             peer_done: false,
             served: 0,
             request: None,
+            incoming: None,
+            skip: 0,
             head_only: false,
             responded: false,
             keep_alive: false,
@@ -231,7 +248,8 @@ impl Connection {
                     return Ok(());
                 }
                 Ok(n) => {
-                    if self.input.is_empty() && self.served > 0 {
+                    let body = self.incoming.is_some() || self.skip > 0;
+                    if self.input.is_empty() && self.served > 0 && !body {
                         // The next request has begun: its head gets the whole read timeout.
                         self.deadline = Instant::now() + self.limits.read_timeout;
                     }
@@ -265,58 +283,145 @@ impl Connection {
     }
 
     // ANCHOR: request_ready
-    /// Whether a request can be answered now: its whole head is here, or it never will be (a
-    /// limit broken, the client gone quiet past the deadline, or closed in the middle). Then
-    /// [`Connection::read_head`] returns it. The previous response must have been written first:
-    /// answers go out in order, and a client that does not read them asks nothing more.
+    /// Whether a request can be answered now: its whole head is here (and its whole body, if
+    /// it comes in chunks), or it never will be (a limit broken, the client gone quiet past the
+    /// deadline, or closed in the middle). Then [`Connection::read_head`] returns it. The
+    /// previous response must have been written first: answers go out in order, and a client
+    /// that does not read them asks nothing more.
+    ///
+    /// The next head is looked for only where the body before it ends: bytes announced by
+    /// `Content-Length` are dropped first (no stage here reads a body), and a body in chunks
+    /// is read to its last chunk. Reading the next request from anywhere else is how a
+    /// request is smuggled inside another one's body.
     pub fn request_ready(&mut self) -> bool {
         if self.request.is_some() {
             return true;
         }
-        if self.done || self.closing || !self.output.is_empty() {
+        if self.done || self.closing || !self.output.is_empty() || !self.skip_body() {
             return false;
         }
-        let outcome = if let Some(end) = request::find_head_end(&self.input, self.searched) {
-            let head = request::parse_head(&self.input[..end]);
-            self.input.drain(..end);
-            self.searched = 0;
-            head
-        } else {
-            self.searched = self.input.len();
-            let nothing_yet = self.input.is_empty();
-            if let Err(error) = request::check_partial_head(&self.input) {
-                Err(error)
-            } else if self.peer_done && nothing_yet {
-                // Closed between requests (or before the first): nobody to answer.
-                self.closing = true;
-                self.close_when_written();
-                return false;
-            } else if self.peer_done {
-                Err(HttpError::Malformed(
-                    "the request ended before its blank line",
-                ))
-            } else if self.timed_out && nothing_yet && self.served > 0 {
-                // A kept-alive connection that asked nothing more: close it without a word.
-                self.closing = true;
-                self.close_when_written();
-                return false;
-            } else if self.timed_out {
-                Err(HttpError::Timeout)
-            } else {
-                return false;
-            }
+        let outcome = match self.incoming.take() {
+            Some(incoming) => self.read_chunks(incoming),
+            None => self.next_head(),
+        };
+        let Some(outcome) = outcome else {
+            return false;
         };
         self.served += 1;
         self.responded = false;
         self.keep_alive = false;
-        (self.head_only, self.unread) = match &outcome {
-            Ok(head) => (head.line.starts_with("HEAD "), head.announces_body()),
-            Err(_) => (false, true),
-        };
+        self.head_only = matches!(&outcome, Ok(head) if head.line.starts_with("HEAD "));
+        self.unread |= outcome.is_err();
         self.request = Some(outcome);
         true
     }
     // ANCHOR_END: request_ready
+
+    /// The next head, if it is whole (or never will be); its body is read next, if it has one.
+    fn next_head(&mut self) -> Option<Result<Head, HttpError>> {
+        let Some(end) = request::find_head_end(&self.input, self.searched) else {
+            return self.no_head_yet();
+        };
+        let head = request::parse_head(&self.input[..end]);
+        self.input.drain(..end);
+        self.searched = 0;
+        let head = match head {
+            Ok(head) => head,
+            Err(error) => return Some(Err(error)),
+        };
+        match head.framing {
+            Framing::None => Some(Ok(head)),
+            Framing::Length(length) => {
+                // Dropped after the answer. A body too large to be worth dropping ends the
+                // connection instead (`unread`: the close lingers).
+                if length <= MAX_BODY as u64 {
+                    self.skip = length;
+                } else {
+                    self.unread = true;
+                }
+                Some(Ok(head))
+            }
+            Framing::Chunked => {
+                // The body has its own deadline, as a blocking reader's does.
+                self.deadline = Instant::now() + BODY_TIME;
+                if head.expects_continue() {
+                    // Not a response: the real one follows, once the body is in.
+                    self.queue_bytes(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec());
+                }
+                let chunks = Chunked::new(MAX_BODY);
+                self.read_chunks(Incoming { head, chunks })
+            }
+        }
+    }
+
+    /// Drops what has come of a `Content-Length` body the last answer did not wait for.
+    /// Whether it is all gone (and the next head may be looked for); if the client stopped
+    /// sending, or closed, before the body ended, the connection ends.
+    fn skip_body(&mut self) -> bool {
+        if self.skip == 0 {
+            return true;
+        }
+        let take = self
+            .input
+            .len()
+            .min(usize::try_from(self.skip).unwrap_or(usize::MAX));
+        self.input.drain(..take);
+        self.skip -= take as u64;
+        if self.skip > 0 && (self.peer_done || self.timed_out) {
+            self.closing = true;
+            self.close_when_written();
+        }
+        self.skip == 0
+    }
+
+    /// No whole head in the input: why not, and whether that is an answer (a refusal) or a
+    /// close, or nothing yet (`None`, and the connection waits for more).
+    fn no_head_yet(&mut self) -> Option<Result<Head, HttpError>> {
+        self.searched = self.input.len();
+        let nothing_yet = self.input.is_empty();
+        if let Err(error) = request::check_partial_head(&self.input) {
+            Some(Err(error))
+        } else if self.peer_done && nothing_yet {
+            // Closed between requests (or before the first): nobody to answer.
+            self.closing = true;
+            self.close_when_written();
+            None
+        } else if self.peer_done {
+            Some(Err(HttpError::Malformed(
+                "the request ended before its blank line",
+            )))
+        } else if self.timed_out && nothing_yet && self.served > 0 {
+            // A kept-alive connection that asked nothing more: close it without a word.
+            self.closing = true;
+            self.close_when_written();
+            None
+        } else if self.timed_out {
+            Some(Err(HttpError::Timeout))
+        } else {
+            None
+        }
+    }
+
+    /// Decodes what has come of a body in chunks (and drops it: no stage here reads a body).
+    /// The request, once the last chunk is in; `None` while more is to come.
+    fn read_chunks(&mut self, mut incoming: Incoming) -> Option<Result<Head, HttpError>> {
+        match incoming.chunks.feed(&self.input) {
+            Ok(used) => self.input.drain(..used),
+            Err(error) => return Some(Err(error)),
+        };
+        if incoming.chunks.is_done() {
+            Some(Ok(incoming.head))
+        } else if self.peer_done {
+            Some(Err(HttpError::Malformed(
+                "the request ended before its last chunk",
+            )))
+        } else if self.timed_out {
+            Some(Err(HttpError::Timeout))
+        } else {
+            self.incoming = Some(incoming);
+            None
+        }
+    }
 
     /// The request [`Connection::request_ready`] found: its head, or why it cannot be read.
     /// Never waits (the same name as [`Client::read_head`](crate::Client::read_head), which
@@ -327,8 +432,8 @@ impl Connection {
 
     /// Says whether the connection stays open after this response: if the stage `wanted` it
     /// (from the request's version and `Connection` header), the connection has requests left
-    /// under [`Limits::max_requests`], no body we would have to read follows, and the client has
-    /// not closed its side. Returns the decision, which [`Connection::keep_alive`] repeats.
+    /// under [`Limits::max_requests`], the request was read to its end, and the client has not
+    /// closed its side. Returns the decision, which [`Connection::keep_alive`] repeats.
     pub fn set_keep_alive(&mut self, wanted: bool) -> bool {
         self.keep_alive =
             wanted && self.served < self.limits.max_requests && !self.unread && !self.peer_done;
@@ -389,11 +494,11 @@ impl Connection {
         Ok(())
     }
 
-    /// Queues the HTML page for an error status (see [`client::error_page`]). The connection
-    /// closes after it, as its head says.
+    /// Queues the HTML page for an error status (see [`client::error_page`]). After a request
+    /// that was read whole (a 404, a 405), the connection stays open if the stage said so, as
+    /// nginx does: its framing is intact. After a refusal ([`Connection::reject`]) it closes.
     pub fn send_error(&mut self, code: u16, detail: &str) -> io::Result<()> {
-        let (head, body) = client::error_page(code, detail);
-        self.keep_alive = false;
+        let (head, body) = client::error_page(code, detail, self.keep_alive);
         self.send(&head, body.as_bytes())
     }
 
@@ -409,7 +514,9 @@ impl Connection {
             }
             Ok(Err(error)) => self.fail(&error),
             Err(_) => {
-                // The panic message is already on stderr. An answer, not silence.
+                // The panic message is already on stderr. An answer, not silence, and the
+                // end of the connection: the stage may have left it half done.
+                self.keep_alive = false;
                 if !self.responded {
                     let _ = self.send_error(500, "the server failed while answering this request");
                 }
@@ -470,9 +577,13 @@ impl Connection {
         }
         if self.closing {
             self.close_when_written();
-        } else {
-            // Waiting for the next request: the idle timeout, or the read timeout if it began.
-            let wait = if self.input.is_empty() {
+        } else if self.incoming.is_none() {
+            // Waiting for the next request: the idle timeout, or the read timeout if it began,
+            // or the rest of a body to drop first. (A body in chunks, being read after a
+            // `100 Continue`, keeps its own deadline.)
+            let wait = if self.skip > 0 {
+                BODY_TIME
+            } else if self.input.is_empty() {
                 self.limits.idle_timeout
             } else {
                 self.limits.read_timeout

@@ -14,6 +14,10 @@ use nix::fcntl::{openat2, OFlag, OpenHow, ResolveFlag};
 
 use crate::listen::StartupError;
 
+/// A file up to this size is read into memory and sent with its head in one system call;
+/// a larger one goes from the file to the socket with `sendfile`.
+const SMALL_BODY: usize = 64 * 1024;
+
 /// The site folder, held open so every request resolves against the same directory.
 #[derive(Debug)]
 pub struct Root {
@@ -52,7 +56,7 @@ impl StaticFile {
         if head_only {
             return Ok(Some(Vec::new()));
         }
-        if self.len > crate::client::SMALL_BODY as u64 {
+        if self.len > SMALL_BODY as u64 {
             return Ok(None);
         }
         let mut body = vec![0; self.len as usize];

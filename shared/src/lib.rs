@@ -19,14 +19,17 @@
 //! - [`connection`]: the same for an event loop (stage 5): a non-blocking connection that reads
 //!   heads as they trickle in, queues responses and writes them as the socket takes them, and
 //!   stays open between requests (keep-alive).
-//! - [`request`]: the head's end, lines and headers, percent-decoding, the error statuses.
+//! - [`request`]: the head's end, its grammar and its framing (where the body ends, checked so
+//!   that no request can hide inside another), percent-decoding, the error statuses.
+//! - `chunked`: a body sent in chunks, decoded by its grammar as its bytes arrive.
 //! - [`files`]: resolving a URL path inside a site folder so nothing outside it is ever opened,
 //!   and the content type of a file.
 //! - `child_alloc`: the memory allocator: `malloc` in the server, a fresh arena in each child
 //!   (a forked child pays for every page of the parent's heap it writes to).
 //! - `python` (cargo feature `python`, stage 4 only): Python WSGI applications, embedded with
 //!   PyO3: imported once before any fork, called in each child with a PEP 3333 environ.
-//! - [`log!`]: one line on stderr in one `write`, so children logging at once never mix lines.
+//! - [`log!`] (in `log`): one line on stderr in one `write`, so children logging at once never
+//!   mix lines.
 //!
 //! # Platform
 //!
@@ -36,10 +39,13 @@
 
 mod child_alloc;
 pub mod children;
+mod chunked;
 pub mod client;
 pub mod connection;
 pub mod files;
 pub mod listen;
+#[doc(hidden)]
+pub mod log;
 #[cfg(feature = "python")]
 pub mod python;
 pub mod request;
@@ -49,28 +55,7 @@ pub use client::Client;
 pub use connection::{Connection, Limits};
 pub use files::{Root, StaticFile};
 pub use listen::{bind_failed, host_from_env, port_from_env, StartupError};
-pub use request::{decode_path, Head, HttpError, Request};
+pub use request::{decode_path, Framing, Head, HttpError, Request};
 
 /// The `Server` header every stage sends: the name of the course and its version.
 pub const SERVER: &str = concat!("mini-web/", env!("CARGO_PKG_VERSION"));
-
-/// Prints one line on stderr, like `eprintln!`, but in a single `write`.
-///
-/// Why not `eprintln!`: stderr has no buffer, so `eprintln!` writes each piece of its format
-/// with a system call of its own, and two children logging at the same moment interleave
-/// their lines letter by letter (seen in the browser tests: `127127..0.00..01`). A short line
-/// written whole in one call is never split.
-#[macro_export]
-macro_rules! log {
-    ($($arg:tt)*) => {
-        $crate::log_line(::std::format_args!($($arg)*))
-    };
-}
-
-/// What [`log!`] calls: formats the line first, then writes it at once.
-#[doc(hidden)]
-pub fn log_line(args: std::fmt::Arguments<'_>) {
-    use std::io::Write;
-    let line = format!("{args}\n");
-    let _ = std::io::stderr().write_all(line.as_bytes());
-}

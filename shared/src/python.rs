@@ -40,6 +40,7 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 
+use crate::client::response_head;
 use crate::listen::StartupError;
 use crate::request::Request;
 use crate::{Client, SERVER};
@@ -210,7 +211,7 @@ impl App {
     ) -> io::Result<()> {
         let body = match client.read_body(request, MAX_BODY) {
             Ok(body) => body,
-            // 400, 408, 411 or 413, or nothing if the client left.
+            // 400, 408 or 413, or nothing if the client left.
             Err(error) => return client.reject(error),
         };
         let Some(app) = self.loaded.get() else {
@@ -604,7 +605,7 @@ impl Sender<'_> {
                 promised = Some(length);
             }
         }
-        let mut head = format!("HTTP/1.1 {status}\r\nServer: {SERVER}\r\n").into_bytes();
+        let mut values = Vec::with_capacity(headers.len());
         for (name, value) in &headers {
             if name.eq_ignore_ascii_case("Content-Length") {
                 continue;
@@ -614,17 +615,14 @@ impl Sender<'_> {
                     "the header {name} holds a character that is not latin-1: encode it first"
                 )))
             })?;
-            head.extend_from_slice(name.as_bytes());
-            head.extend_from_slice(b": ");
-            head.extend_from_slice(&value);
-            head.extend_from_slice(b"\r\n");
+            values.push((name.as_str(), value));
         }
-        if let Some(length) = promised {
-            head.extend_from_slice(format!("Content-Length: {length}\r\n").as_bytes());
-        }
+        let values: Vec<(&str, &[u8])> = (values.iter())
+            .map(|(name, value)| (*name, value.as_slice()))
+            .collect();
         // One answer per connection, as in every fork stage; without a length, the close is
         // also where the body ends.
-        head.extend_from_slice(b"Connection: close\r\n\r\n");
+        let head = response_head(&status, &values, promised, false);
         self.promised = promised;
         self.head_sent = true;
         // Bytes, not a str: a latin-1 header value is not UTF-8.

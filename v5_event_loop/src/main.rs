@@ -93,9 +93,14 @@ const TICK: Duration = Duration::from_millis(100);
 /// after it, up to a space, as the path, so `x/y`, `GET /a HTTP/9` and a line with no version get
 /// through, half understood. This one names each part and anchors both ends (`^…$`): a line that
 /// is not a request is refused with 400. The query, after the first `?`, never names a file.
-/// (`read_head` has already refused control characters, which would corrupt the log line.)
+///
+/// `read_head` has already held the line to HTTP's grammar (RFC 9112 §3): a method that is a
+/// token, one space on each side of the target, visible ASCII only, and a target in one of its
+/// four forms. So `(\S+)` takes any method (`GET`, `M-SEARCH`), and a whole URL, as a proxy is
+/// sent (`GET http://example.com/a HTTP/1.1`), stands for its path: `(?:\w+://[^/?]*)?` skips
+/// its scheme and host. `*` (`OPTIONS *`) and `host:443` (`CONNECT`) are paths that name no file.
 static REQUEST_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    let pattern = r"^([A-Z]+) (/[^ ?]*)(?:\?([^ ]*))? (HTTP/1\.[01])$";
+    let pattern = r"^(\S+) (?:\w+://[^/?]*)?([^ ?]*)(?:\?(\S*))? (HTTP/1\.[01])$";
     Regex::new(pattern).expect("a constant pattern") // ok: compiled in `new`, before any client
 });
 
