@@ -496,8 +496,10 @@ impl Connection {
 
     /// Queues the HTML page for an error status (see [`client::error_page`]). After a request
     /// that was read whole (a 404, a 405), the connection stays open if the stage said so, as
-    /// nginx does: its framing is intact. After a refusal ([`Connection::reject`]) it closes.
+    /// nginx does: its framing is intact. After a refusal ([`Connection::reject`]) it closes,
+    /// and after a server error (5xx) too: whatever failed starts afresh on a new connection.
     pub fn send_error(&mut self, code: u16, detail: &str) -> io::Result<()> {
+        self.keep_alive &= code < 500;
         let (head, body) = client::error_page(code, detail, self.keep_alive);
         self.send(&head, body.as_bytes())
     }

@@ -371,6 +371,10 @@ fn make_environ<'py>(
     for (key, value) in environ {
         dict.set_item(key, native_string(py, value))?;
     }
+    // A body that came in chunks has no Content-Length header; decoded, it has a length.
+    if !environ.contains_key("CONTENT_LENGTH") && !body.is_empty() {
+        dict.set_item("CONTENT_LENGTH", body.len().to_string())?;
+    }
     let sys = py.import("sys")?;
     let input = py
         .import("io")?
@@ -383,6 +387,9 @@ fn make_environ<'py>(
     dict.set_item("wsgi.version", (1, 0))?;
     dict.set_item("wsgi.url_scheme", "http")?;
     dict.set_item("wsgi.input", input)?;
+    // The body is whole and ends where wsgi.input does: an app may read to its end, which is
+    // how Werkzeug (Flask) reads a body that came in chunks.
+    dict.set_item("wsgi.input_terminated", true)?;
     dict.set_item("wsgi.errors", sys.getattr("stderr")?)?;
     // One thread per process, a process per request, none of them ever reused.
     dict.set_item("wsgi.multithread", false)?;

@@ -418,7 +418,7 @@ fn check_host(headers: &mut [(String, String)], line: &str, version: u8) -> Resu
 /// Where the body ends (RFC 9112 §6.3), or why that cannot be known for sure.
 ///
 /// - `Content-Length` is digits, nothing else (`+1`, `-0`, `0x10`, `1 2`, `5, 5` all refused),
-///   and several must agree.
+///   and said once.
 /// - `Transfer-Encoding` and `Content-Length` together: which one a proxy believes is the
 ///   oldest smuggling trick, so neither is believed (400).
 /// - `Transfer-Encoding` is a list of codings that ends in `chunked`, once; an HTTP/1.0
@@ -447,8 +447,12 @@ fn framing(headers: &[(String, String)], version: u8) -> Result<Framing, HttpErr
         let value: u64 = value
             .parse()
             .map_err(|_| HttpError::Malformed("Content-Length is too large"))?;
-        if length.is_some_and(|length| length != value) {
-            return Err(HttpError::Malformed("two Content-Length headers disagree"));
+        // Even two that agree are refused: a framework would see "5, 5" (RFC 9112 §6.3 lets
+        // a server refuse them or merge them; refusing leaves one reading).
+        if length.is_some() {
+            return Err(HttpError::Malformed(
+                "the request has two Content-Length headers",
+            ));
         }
         length = Some(value);
     }

@@ -24,11 +24,10 @@ fn a_malformed_request_line_is_400() {
     every_stage_answers(
         &[
             b"GET\r\n\r\n",
-            b"GET / HTTP/9.9\r\n\r\n",
-            b"GET no-slash HTTP/1.1\r\n\r\n",
-            b"GET / HTTP/1.1 trailing\r\n\r\n",
-            b"GET / HTTP/1.1\r\nno colon here\r\n\r\n",
-            b"lowercase / HTTP/1.1\r\n\r\n",
+            b"GET / HTTP/9\r\nHost: x\r\n\r\n",
+            b"GET no-slash HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1 trailing\r\nHost: x\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n",
         ],
         400,
     );
@@ -38,8 +37,8 @@ fn a_malformed_request_line_is_400() {
 fn non_utf8_bytes_in_the_path_are_400() {
     every_stage_answers(
         &[
-            b"GET /\xff\xfe HTTP/1.1\r\n\r\n",
-            b"GET /%FF%FE.html HTTP/1.1\r\n\r\n",
+            b"GET /\xff\xfe HTTP/1.1\r\nHost: x\r\n\r\n",
+            b"GET /%FF%FE.html HTTP/1.1\r\nHost: x\r\n\r\n",
         ],
         400,
     );

@@ -170,8 +170,8 @@ const CHAPTERS: &[Chapter] = &[
             },
             Step {
                 name: "split",
-                command: "(printf 'HEAD /ind'; sleep 1; printf 'ex.html HTTP/1.1\\r\\n\\r\\n') | nc 127.0.0.1 12800",
-                sends: Sends::Bytes(&[b"HEAD /ind", b"ex.html HTTP/1.1\r\n\r\n"]),
+                command: "(printf 'HEAD /ind'; sleep 1; printf 'ex.html HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\n\\r\\n') | nc 127.0.0.1 12800",
+                sends: Sends::Bytes(&[b"HEAD /ind", b"ex.html HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"]),
                 shows: Shows::Reply,
             },
             Step {

@@ -171,6 +171,29 @@ fn the_framework_is_told_about_the_request_in_the_environ() {
     }
 }
 
+#[test]
+#[cfg(any(not(feature = "one_stage"), feature = "wsgi"))]
+fn a_url_in_the_request_line_names_the_host_the_framework_sees() {
+    // RFC 9112 §3.2.2: a request to a proxy names the whole URL; a server takes its path, and
+    // its host in place of the Host header's.
+    let site = Site::new();
+    for stage in stages_named(WSGI_STAGES) {
+        let server = Server::start(stage, &site);
+        let request =
+            b"GET http://example.com:8080/environ.py?a=b HTTP/1.1\r\nHost: proxy.local\r\n\r\n";
+        let reply = server.raw_reply(request);
+        assert_eq!(reply.status, 200, "{}: {}", stage.name, reply.text());
+        for (key, value) in [
+            ("HTTP_HOST", "example.com:8080"),
+            ("PATH_INFO", "/environ.py"),
+            ("QUERY_STRING", "a=b"),
+        ] {
+            let row = format!("<tr><th>{key}</th><td><code>{value}</code></td></tr>");
+            assert!(reply.text().contains(&row), "{}: no {row}", stage.name);
+        }
+    }
+}
+
 #[cfg(any(not(feature = "one_stage"), feature = "wsgi"))]
 fn the_environ_describes_the_request(server: &Server) {
     let request = "GET /environ.py?x=1&y=%20 HTTP/1.1\r\nHost: example.test\r\nX-Course: mini-web\r\n\

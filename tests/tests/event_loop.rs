@@ -145,6 +145,107 @@ fn pipelined_requests_are_answered_in_order() {
     assert!(text.ends_with("<h1>docs index</h1>\n"), "{text}");
 }
 
+/// The statuses of every response in `bytes` (read from one connection), in order.
+fn statuses(bytes: &[u8]) -> Vec<u16> {
+    let text = String::from_utf8_lossy(bytes);
+    let status = regex::Regex::new(r"(?m)^HTTP/1\.1 (\d{3}) ").expect("a constant pattern");
+    (status.captures_iter(&text))
+        .filter_map(|found| found[1].parse().ok())
+        .collect()
+}
+
+/// Sends `bytes` on a new connection and reads every answer until the server closes it.
+fn exchange(server: &Server, bytes: &[u8]) -> Vec<u8> {
+    let mut stream = server.connect();
+    stream.write_all(bytes).expect("send");
+    read_to_close(&mut stream)
+}
+
+#[test]
+fn a_second_content_length_smuggles_nothing() {
+    // The request the issue found: behind a proxy that believes the second Content-Length,
+    // the 35 bytes of body are a second request; a server that believed the first would answer
+    // them as one. Neither is believed: 400, and the connection closes.
+    let site = Site::new();
+    let server = start(&site, &[]);
+    let hidden = "GET /index.html HTTP/1.1\r\nHost: x\r\n\r\n";
+    let request = format!(
+        "GET /logo.png HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nContent-Length: {}\r\n\r\n{hidden}",
+        hidden.len()
+    );
+    let answer = exchange(&server, request.as_bytes());
+    assert_eq!(
+        statuses(&answer),
+        [400],
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+    assert!(String::from_utf8_lossy(&answer).contains("Connection: close"));
+}
+
+#[test]
+fn a_body_is_dropped_whole_and_never_read_as_a_request() {
+    let site = Site::new();
+    let server = start(&site, &[]);
+    let hidden = "GET /style.css HTTP/1.1\r\nHost: x\r\n\r\n";
+    let last = "GET /docs/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let by_length = format!(
+        "GET /hello.txt HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{hidden}{last}",
+        hidden.len()
+    );
+    let in_chunks = format!(
+        "POST /hello.txt HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+         {:x}\r\n{hidden}\r\n0\r\n\r\n{last}",
+        hidden.len()
+    );
+    for (request, first) in [(by_length, 200), (in_chunks, 405)] {
+        let answer = exchange(&server, request.as_bytes());
+        let text = String::from_utf8_lossy(&answer);
+        // The request in the body is never answered: its page is not in the answer.
+        assert_eq!(statuses(&answer), [first, 200], "{text}");
+        assert!(!text.contains("color: red"), "{text}");
+        assert!(text.ends_with("<h1>docs index</h1>\n"), "{text}");
+    }
+}
+
+#[test]
+fn requests_after_a_404_and_an_empty_line_are_answered_in_order() {
+    // nginx keeps a connection after a 404: the request was read whole, the framing is
+    // intact. A CRLF between two requests is skipped (RFC 9112 §2.2).
+    let site = Site::new();
+    let server = start(&site, &[]);
+    let requests = [
+        get("/missing"),
+        "\r\n".to_string(),
+        get("/hello.txt"),
+        "GET /docs/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".to_string(),
+    ]
+    .concat();
+    let answer = exchange(&server, requests.as_bytes());
+    let text = String::from_utf8_lossy(&answer);
+    assert_eq!(statuses(&answer), [404, 200, 200], "{text}");
+    let not_found = text.split("\r\n\r\n").next().unwrap_or_default();
+    assert!(not_found.contains("Connection: keep-alive"), "{text}");
+}
+
+#[test]
+fn a_refused_request_ends_its_connection() {
+    // After a 400 the server cannot know where the next request would start: it closes.
+    let site = Site::new();
+    let server = start(&site, &[]);
+    let requests = format!(
+        "GET /hello.txt HTTP/1.1\r\nHost: x\r\nA: b\x07\r\n\r\n{}",
+        get("/docs/")
+    );
+    let answer = exchange(&server, requests.as_bytes());
+    assert_eq!(
+        statuses(&answer),
+        [400],
+        "{}",
+        String::from_utf8_lossy(&answer)
+    );
+}
+
 #[test]
 fn connection_close_and_http_1_0_are_honoured() {
     let site = Site::new();

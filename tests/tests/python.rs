@@ -494,7 +494,7 @@ fn tiny_frame_makes_the_pages_mini_frame_makes() {
 }
 
 #[test]
-fn bodies_are_read_by_their_length_within_a_limit() {
+fn bodies_are_read_by_their_length_or_their_chunks_within_a_limit() {
     let site = Site::new();
     let server = start(&site, "validated:application", &test_apps());
     let (bytes, _) = exchange(
@@ -507,14 +507,19 @@ fn bodies_are_read_by_their_length_within_a_limit() {
     let refused = Reply::parse(&bytes);
     assert_eq!(refused.status, 413, "{}", refused.text());
     assert!(refused.text().contains("larger than 8388608 bytes"));
-    let (bytes, _) = exchange(
-        &server,
-        "POST",
-        "/x.py",
-        &["Transfer-Encoding: chunked"],
-        b"",
+    // A body in chunks is decoded, and the app reads it by its decoded length.
+    let chunked = server.raw_reply(
+        b"POST /x.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+          5;ext=1\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
     );
-    assert_eq!(Reply::parse(&bytes).status, 411);
+    assert_eq!(chunked.status, 200, "{}", chunked.text());
+    assert!(
+        chunked.text().contains("body=hello world"),
+        "{}",
+        chunked.text()
+    );
+    let broken = b"POST /x.py HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5 \r\nhello\r\n0\r\n\r\n";
+    assert_eq!(server.raw_reply(broken).status, 400);
     let (bytes, _) = exchange(&server, "POST", "/x.py", &["Content-Length: ten"], b"");
     assert_eq!(Reply::parse(&bytes).status, 400);
 }
