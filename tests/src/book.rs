@@ -277,7 +277,7 @@ pub fn check_no_strays(folder: &Path, extension: &str, expected: &[String]) -> R
 }
 
 /// The program `name` on the PATH, or where `cargo install` puts it.
-fn find_tool(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_tool(name: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default();
