@@ -23,8 +23,6 @@ import mini_frame
 
 # The tutorial's port. Env PORT overrides it, as for every stage (0: any free port).
 PORT = 12800
-# The site: a folder called html in the folder the server was started from.
-SITE = "./html"
 
 
 class WSGIServer(object):
@@ -73,9 +71,9 @@ class WSGIServer(object):
         if not request_lines:
             return
         file_name = ""
-        found = re.match(r"[^/]+(/[^ ]*)", request_lines[0])
-        if found:
-            file_name = found.group(1)
+        ret = re.match(r"[^/]+(/[^ ]*)", request_lines[0])
+        if ret:
+            file_name = ret.group(1)
             # FLAW: only "/" means index.html. A folder such as /docs/, a query (?lang=en) and
             #   an encoded name (%20) are looked up as written: three 404s. Fixed in "Ask for a
             #   folder, a query or a space", v1_static.md#ask-for-a-folder-a-query-or-a-space.
@@ -91,7 +89,7 @@ class WSGIServer(object):
             #   Fixed in "Stage 1: sockets, processes, files",
             #   python_to_rust.md#stage-1-sockets-processes-files.
             try:
-                f = open(SITE + file_name, "rb")
+                f = open("./html" + file_name, "rb")
             except:  # noqa: E722 (the tutorial's bare except, kept on purpose)
                 # FLAW: the error is a line of dashes with no type: the browser must guess. Fixed in
                 #   "Errors, and the last byte: send_error and finish",
@@ -103,7 +101,7 @@ class WSGIServer(object):
             else:
                 # FLAW: the whole file is read into memory, however big it is. Fixed in
                 #   "Sending it: send_file", v1_static.md#sending-it-send_file.
-                body = f.read()
+                html_content = f.read()
                 f.close()
                 # FLAW: no Content-Type and no Content-Length: the browser guesses what the bytes
                 #   are, and learns where they end only when the connection closes. Fixed in
@@ -114,13 +112,13 @@ class WSGIServer(object):
                 # FLAW: send may send only part of what it is given (sendall would loop). Fixed
                 #   in "Sending it: send_file", v1_static.md#sending-it-send_file.
                 new_socket.send(response.encode("utf-8"))
-                new_socket.send(body)
+                new_socket.send(html_content)
         else:
             # The environ: what the server tells the framework about the request.
             # FLAW: the path alone: no method, no query, no headers. Fixed in "The environ",
             #   v3_wsgi.md#the-environ.
             env = dict()
-            env["PATH_INFO"] = file_name
+            env['PATH_INFO'] = file_name
             # FLAW: no try around the framework: an exception kills the child with a traceback,
             #   and the client gets an empty reply. Fixed in "The server checks the framework's
             #   side", v3_wsgi.md#the-server-checks-the-frameworks-side.

@@ -76,9 +76,9 @@ class WSGIServer(object):
         if not request_lines:
             return
         file_name = ""
-        found = re.match(r"[^/]+(/[^ ]*)", request_lines[0])
-        if found:
-            file_name = found.group(1)
+        ret = re.match(r"[^/]+(/[^ ]*)", request_lines[0])
+        if ret:
+            file_name = ret.group(1)
             # FLAW: only "/" means index.html. A folder such as /docs/, a query (?lang=en) and
             #   an encoded name (%20) are looked up as written: three 404s. Fixed in "Ask for a
             #   folder, a query or a space", v1_static.md#ask-for-a-folder-a-query-or-a-space.
@@ -106,7 +106,7 @@ class WSGIServer(object):
             else:
                 # FLAW: the whole file is read into memory, however big it is. Fixed in
                 #   "Sending it: send_file", v1_static.md#sending-it-send_file.
-                body = f.read()
+                html_content = f.read()
                 f.close()
                 # FLAW: no Content-Type and no Content-Length: the browser guesses what the bytes
                 #   are, and learns where they end only when the connection closes. Fixed in
@@ -117,13 +117,13 @@ class WSGIServer(object):
                 # FLAW: send may send only part of what it is given (sendall would loop). Fixed
                 #   in "Sending it: send_file", v1_static.md#sending-it-send_file.
                 new_socket.send(response.encode("utf-8"))
-                new_socket.send(body)
+                new_socket.send(html_content)
         else:
             # The environ: what the server tells the framework about the request.
             # FLAW: the path alone: no method, no query, no headers. Fixed in "The environ",
             #   v3_wsgi.md#the-environ.
             env = dict()
-            env["PATH_INFO"] = file_name
+            env['PATH_INFO'] = file_name
             # FLAW: no try around the framework: an exception kills the child with a traceback,
             #   and the client gets an empty reply. Fixed in "The server checks the framework's
             #   side", v3_wsgi.md#the-server-checks-the-frameworks-side.
@@ -201,12 +201,12 @@ def main():
         print("端口要是一个数字：%s" % args[0])
         return
     # MODULE:CALLABLE, split at the first colon.
-    found = re.match(r"([^:]+):(.*)", args[1])
-    if not found:
+    ret = re.match(r"([^:]+):(.*)", args[1])
+    if not ret:
         print(USAGE)
         return
-    frame_name = found.group(1)
-    app_name = found.group(2)
+    frame_name = ret.group(1)
+    app_name = ret.group(2)
 
     # FLAW: eval runs the config file as Python, with the server's rights: a config can hold
     #   any command. Fixed in "A config file is data", v4_configurable.md#a-config-file-is-data.
@@ -225,11 +225,11 @@ def main():
     #   a module of the same name elsewhere wins, and __import__ loads any module Python can
     #   find (flask:app loads flask.app, a module, which no request can call). Fixed in
     #   "Finding the framework by name", v4_configurable.md#finding-the-framework-by-name.
-    sys.path.append(conf_info["dynamic_path"])
+    sys.path.append(conf_info['dynamic_path'])
     frame = __import__(frame_name)
     app = getattr(frame, app_name)
 
-    wsgi_server = WSGIServer(port, app, conf_info["static_path"])
+    wsgi_server = WSGIServer(port, app, conf_info['static_path'])
     wsgi_server.run_forever()
 
 
