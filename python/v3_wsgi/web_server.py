@@ -60,16 +60,16 @@ class WSGIServer(object):
         request = new_socket.recv(1024).decode("utf-8")
         request_lines = request.splitlines()
         print(request_lines)
+        # A client that connected and hung up sent nothing: there is no first line to read,
+        # and nobody to answer. (The tutorial checks this from its third version on.)
+        if not request_lines:
+            return
 
         # The path is what follows the first "/" of the first line, up to a space.
         # FLAW: the pattern is loose: it finds a "path" in almost any line, and the method and
         #   the version are never checked, so a POST reads the file like a GET. Fixed in
         #   "Reading it beside the Python", v1_static.md#reading-it-beside-the-python, and in
         #   "Post to a file", v1_static.md#post-to-a-file.
-        # A client that connected and hung up sent nothing: there is no first line to read,
-        # and nobody to answer. (The tutorial checks this from its third version on.)
-        if not request_lines:
-            return
         file_name = ""
         ret = re.match(r"[^/]+(/[^ ]*)", request_lines[0])
         if ret:
