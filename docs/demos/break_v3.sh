@@ -4,9 +4,10 @@
 #     docs/demos/break_v3.sh http://127.0.0.1:12800
 #
 # The /broken/ routes are our framework's: each breaks the WSGI contract in one way. The
-# tutorial's framework has none of them and answers each with its greeting. To see what its
-# server does with a broken framework, give its mini_frame.application the same fault (the
-# notes say which) and run this script again.
+# tutorial's framework has none of them and answers each with its greeting. Our Python of
+# its third version (python/v3_wsgi/) has them all, so this script shows what the tutorial's
+# server does with each broken framework; or give the tutorial's mini_frame.application the
+# same fault (the notes say which) and run this script again.
 # shellcheck source=docs/demos/demo.sh
 . "$(dirname "$0")/demo.sh"
 

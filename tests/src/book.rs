@@ -277,7 +277,7 @@ pub fn check_no_strays(folder: &Path, extension: &str, expected: &[String]) -> R
 }
 
 /// The program `name` on the PATH, or where `cargo install` puts it.
-fn find_tool(name: &str) -> Option<PathBuf> {
+pub(crate) fn find_tool(name: &str) -> Option<PathBuf> {
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
         .unwrap_or_default();
@@ -360,14 +360,21 @@ pub fn book_tools() -> Option<BookTools> {
 
 /// Every `.md` file below `folder`, in name order.
 pub fn markdown_files(folder: &Path) -> Vec<PathBuf> {
+    files_with_extension(folder, "md")
+}
+
+/// Every file below `folder` (in its subfolders too) whose name ends in `.<extension>`, sorted.
+pub fn files_with_extension(folder: &Path, extension: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![folder.to_path_buf()];
     while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read docs/src").flatten() {
+        let entries = std::fs::read_dir(&dir)
+            .unwrap_or_else(|error| panic!("read {}: {error}", dir.display()));
+        for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
                 pending.push(path);
-            } else if path.extension().is_some_and(|e| e == "md") {
+            } else if path.extension().is_some_and(|e| e == extension) {
                 found.push(path);
             }
         }

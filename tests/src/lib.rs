@@ -16,6 +16,9 @@
 //!   arguments and a config file).
 //! - [`binary`]: builds a stage with cargo (once per test process) and returns its path, so a
 //!   test can never run a stale or missing binary.
+//! - [`PYTHON_VERSIONS`]: the course's own Python of the tutorial's four versions (`python/`),
+//!   started by [`Server::start_python`] the way its stage is started ([`python3`] finds the
+//!   interpreter, [`REQUIRE_PYTHON`] decides whether a missing one fails the test).
 //! - [`Site`]: a temporary site: `html/` with a few files, and `secret.txt` *beside* it, which
 //!   no request may ever read.
 //! - [`Server`]: a running stage; stopped (SIGTERM) when dropped.
@@ -226,6 +229,84 @@ impl Stage {
             .env_remove("PORT");
         command
     }
+}
+
+/// The stages that mirror one of the tutorial's four versions, each beside our own Python of
+/// that version, `python/<stage>/web_server.py`. (Stage 5, the epilogue, has none.)
+pub const PYTHON_VERSIONS: [&str; 4] = [
+    "v1_static",
+    "v2_suffix_dispatch",
+    "v3_wsgi",
+    "v4_configurable",
+];
+
+impl Stage {
+    /// Our Python of this stage's version of the tutorial: `python/<stage>/`, holding
+    /// `web_server.py`. Panics for a stage without one (see [`PYTHON_VERSIONS`]).
+    pub fn python_folder(&self) -> PathBuf {
+        assert!(
+            PYTHON_VERSIONS.contains(&self.name),
+            "{} has no Python version",
+            self.name
+        );
+        workspace_root().join("python").join(self.name)
+    }
+
+    /// The command that starts our Python of this stage on `site`, listening on `port`, as the
+    /// stage is started: stages 1-3 in the site's folder with env `PORT`; stage 4 there too,
+    /// with `<PORT> <MODULE:CALLABLE>`, where it finds what the tutorial's version finds in
+    /// the folder it starts in: `web_server.conf` (`static_path` is `html`, `dynamic_path`
+    /// the Python's own `dynamic/`) and `templates/` (copied: a test may take one away).
+    pub fn python_command(&self, python: &Path, site: &Site, port: &str) -> Command {
+        let folder = self.python_folder();
+        let mut command = Command::new(python);
+        command
+            .arg(folder.join("web_server.py"))
+            .current_dir(site.dir())
+            .env_remove("HOST")
+            .env_remove("PORT");
+        match self.launch {
+            Launch::SiteInCurrentDir => {
+                command.env("PORT", port);
+            }
+            Launch::ConfigFile { application } => {
+                let config = site.dir().join("web_server.conf");
+                write_config(&config, "html", folder.join("dynamic"));
+                copy_templates(&folder, site.dir());
+                command.arg(port).arg(application);
+            }
+        }
+        command
+    }
+}
+
+/// Copies `from/templates/*` into `to/templates/`.
+pub fn copy_templates(from: &Path, to: &Path) {
+    let templates = to.join("templates");
+    std::fs::create_dir_all(&templates).expect("make the templates folder");
+    for entry in std::fs::read_dir(from.join("templates")).expect("read the templates") {
+        let path: PathBuf = entry.expect("a template").path();
+        let name = path.file_name().expect("a file name");
+        std::fs::copy(&path, templates.join(name)).expect("copy a template");
+    }
+}
+
+/// Set to `1` (as CI does): a missing `python3` fails the tests that run our Python versions,
+/// instead of those tests saying so and passing.
+pub const REQUIRE_PYTHON: &str = "MINI_WEB_REQUIRE_PYTHON";
+
+/// `python3` from the `PATH`, or `None` after printing that there is none, so a test that needs
+/// it checks nothing; panics instead when [`REQUIRE_PYTHON`] is `1`.
+pub fn python3() -> Option<PathBuf> {
+    let found = book::find_tool("python3");
+    if found.is_none() {
+        let why = "python3 is not installed (apt-get install python3)";
+        if std::env::var(REQUIRE_PYTHON).is_ok_and(|value| value == "1") {
+            panic!("{why}; {REQUIRE_PYTHON}=1 says it is required");
+        }
+        eprintln!("skipping the Python versions: {why}");
+    }
+    found
 }
 
 /// Writes a stage 4 config file: `{"static_path": …, "dynamic_path": …}`.
@@ -455,6 +536,16 @@ impl Server {
             command.env(key, value);
         }
         Server::spawn(stage.name, command)
+    }
+
+    /// Starts our Python of `stage` (see [`Stage::python_command`]) on `site`, on any free port;
+    /// `None` where there is no `python3` (see [`python3`]).
+    pub fn start_python(stage: &Stage, site: &Site) -> Option<Server> {
+        let python = python3()?;
+        Some(Server::spawn(
+            stage.name,
+            stage.python_command(&python, site, "0"),
+        ))
     }
 
     /// Starts a prepared command and waits for its `Serving on` line.

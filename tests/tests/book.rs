@@ -30,10 +30,10 @@ use std::thread;
 use std::time::Duration;
 
 use mini_web_tests::book::{
-    book_src, book_tools, check_generated, check_no_strays, diff_trees, markdown_files,
-    render_exchange, render_lines_with, stand_in_pid,
+    book_src, book_tools, check_generated, check_no_strays, diff_trees, files_with_extension,
+    markdown_files, render_exchange, render_lines_with, stand_in_pid,
 };
-use mini_web_tests::{read_to_close, workspace_root, Server, STAGES};
+use mini_web_tests::{read_to_close, workspace_root, Server, PYTHON_VERSIONS, STAGES};
 use regex::Regex;
 
 /// A stage as the book shows it: its chapter is `docs/src/<stage>.md`, and its transcript
@@ -501,6 +501,12 @@ fn each_stage_chapter_includes_its_code_transcript_and_diff() {
         }
         let text = read(&src.join(&file));
         let mut wanted = vec![format!("{{{{#include ../../{stage}/src/main.rs}}}}")];
+        // Beside it, our Python of the tutorial's version it mirrors.
+        if PYTHON_VERSIONS.contains(&stage) {
+            wanted.push(format!(
+                "{{{{#include ../../python/{stage}/web_server.py}}}}"
+            ));
+        }
         if i > 0 {
             let previous = CHAPTERS[i - 1].stage;
             wanted.push(format!("{{{{#include diffs/{previous}-{stage}.diff}}}}"));
@@ -1076,6 +1082,67 @@ fn is_test(source: &str, name: &str) -> bool {
                 .take_while(|line| !(line.is_empty() || line.ends_with('}') || line.ends_with(';')))
                 .any(|line| line == "#[test]")
     })
+}
+
+/// Our Python of the tutorial's versions (`python/`) keeps the tutorial's flaws, and marks
+/// each with a comment `FLAW: …` that names the section of the book that fixes it, as
+/// `"Its heading", page.md#anchor`. Each must be a heading of that page with that anchor, so a
+/// renamed section cannot leave the Python pointing nowhere.
+#[test]
+fn every_flaw_in_our_python_names_a_section_of_the_book() {
+    let section = Regex::new(r#""([^"]+)",\s+([\w-]+\.md)#([\w-]+)"#).expect("pattern");
+    let heading = Regex::new(r"(?m)^#{1,6} (.+) \{#([\w-]+)\}$").expect("pattern");
+    let mut flaws = 0;
+    let mut problems = Vec::new();
+    for file in files_with_extension(&workspace_root().join("python"), "py") {
+        let name = file
+            .strip_prefix(workspace_root())
+            .unwrap_or(&file)
+            .display();
+        // A comment block is a run of lines that start with `#`, read as one text.
+        let text = read(&file);
+        let mut blocks = vec![String::new()];
+        for line in text.lines().map(str::trim) {
+            match line.strip_prefix('#') {
+                Some(comment) => *blocks.last_mut().expect("a block") += comment,
+                None if !blocks.last().is_some_and(String::is_empty) => blocks.push(String::new()),
+                None => {}
+            }
+        }
+        for block in blocks
+            .iter()
+            .map(|block| block.split_whitespace().collect::<Vec<_>>())
+        {
+            let block = block.join(" ");
+            // Each flaw of a block, up to the next, names its section.
+            for flaw in block.split("FLAW:").skip(1) {
+                flaws += 1;
+                if !section.is_match(flaw) {
+                    problems.push(format!("{name}: FLAW names no section:{flaw}"));
+                }
+            }
+            for found in section.captures_iter(&block) {
+                let (title, page, anchor) = (&found[1], &found[2], &found[3]);
+                let headings = read(&book_src().join(page));
+                let real = heading
+                    .captures_iter(&headings)
+                    .find(|heading| &heading[2] == anchor)
+                    .map(|heading| heading[1].replace('`', ""));
+                match real {
+                    Some(real) if real == title => {}
+                    Some(real) => problems.push(format!(
+                        "{name}: {page}#{anchor} is called \"{real}\", not \"{title}\""
+                    )),
+                    None => problems.push(format!("{name}: {page} has no heading #{anchor}")),
+                }
+            }
+        }
+    }
+    assert!(
+        flaws >= 40,
+        "python/ marks only {flaws} flaws: is the form still `FLAW: …`?"
+    );
+    fail_on(problems);
 }
 
 #[test]

@@ -1,0 +1,138 @@
+"""Stage 1 in Python: the tutorial's first version (第一版本), written again for this course.
+
+Static files from ./html, one process per connection. Read it beside v1_static/src/main.rs:
+the class, its methods and their order are the same. It keeps the tutorial's behaviour on
+purpose, flaws included, and marks each flaw FLAW with the section of the book that fixes it.
+
+Try it from the top folder of the workspace (Python 3, standard library only):
+
+    python3 python/v1_static/web_server.py          # http://127.0.0.1:12800/
+    PORT=0 python3 python/v1_static/web_server.py   # any free port
+
+Break it: docs/demos/break_v1.sh http://127.0.0.1:12800 "$(pgrep -of v1_static/web_server.py)"
+"""
+
+import multiprocessing
+import os
+import re
+import socket
+
+# The tutorial's port. Env PORT overrides it, as for every stage (0: any free port).
+PORT = 12800
+
+
+class WSGIServer(object):
+    def __init__(self):
+        # Every stage listens on 127.0.0.1 unless env HOST says otherwise. (The tutorial binds
+        # "", every interface: the whole network could read the files.)
+        host = os.environ.get("HOST", "127.0.0.1")
+        port = int(os.environ.get("PORT", PORT))
+        self.tcp_server_socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # A restarted server may take its port at once, even while old connections linger.
+        self.tcp_server_socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        # FLAW: a port already taken is a traceback, not a line that says what to do.
+        #   Fixed in "Reading it beside the Python", v1_static.md#reading-it-beside-the-python.
+        self.tcp_server_socket.bind((host, port))
+        # The kernel queues up to 128 connections that wait for accept().
+        self.tcp_server_socket.listen(128)
+
+    def service_client(self, new_socket):
+        """Runs in the child: reads one request, answers it, closes the connection."""
+        # FLAW: one recv of at most 1024 bytes. TCP is a stream, and a request that arrives in
+        #   pieces is read in part. Fixed in "Send the request in pieces",
+        #   v1_static.md#send-the-request-in-pieces.
+        # FLAW: recv has no timeout: a client that says nothing holds this process for ever.
+        #   Fixed in "Say nothing", v1_static.md#say-nothing.
+        # FLAW: decoding before looking: a byte such as 0xff raises UnicodeDecodeError, the
+        #   child dies, and the client gets no answer. Fixed in "Send bytes that aren't text",
+        #   v1_static.md#send-bytes-that-arent-text.
+        request = new_socket.recv(1024).decode("utf-8")
+        request_lines = request.splitlines()
+        print(request_lines)
+
+        # The path is what follows the first "/" of the first line, up to a space.
+        # FLAW: the pattern is loose: it finds a "path" in almost any line, and the method and
+        #   the version are never checked, so a POST reads the file like a GET. Fixed in
+        #   "Reading it beside the Python", v1_static.md#reading-it-beside-the-python, and in
+        #   "Post to a file", v1_static.md#post-to-a-file.
+        # FLAW: a client that connects and hangs up sends nothing: request_lines is empty, and
+        #   request_lines[0] raises IndexError in the child. Fixed in "Fixed in stage 1",
+        #   what_the_original_got_wrong.md#fixed-in-stage-1.
+        file_name = ""
+        ret = re.match(r"[^/]+(/[^ ]*)", request_lines[0])
+        if ret:
+            file_name = ret.group(1)
+            # FLAW: only "/" means index.html. A folder such as /docs/, a query (?lang=en) and
+            #   an encoded name (%20) are looked up as written: three 404s. Fixed in "Ask for a
+            #   folder, a query or a space", v1_static.md#ask-for-a-folder-a-query-or-a-space.
+            if file_name == "/":
+                file_name = "/index.html"
+
+        # FLAW: the path is glued to the site's name, so /../../etc/hostname walks out of it
+        #   and any file the server can read is sent. Fixed in "Leave the site",
+        #   v1_static.md#leave-the-site.
+        # FLAW: a bare except catches every error, bugs and Ctrl-C included, as "not found".
+        #   Fixed in "Stage 1: sockets, processes, files",
+        #   python_to_rust.md#stage-1-sockets-processes-files.
+        try:
+            f = open("./html" + file_name, "rb")
+        except:  # noqa: E722 (the tutorial's bare except, kept on purpose)
+            # FLAW: the error is a line of dashes with no type: the browser must guess. Fixed in
+            #   "Errors, and the last byte: send_error and finish",
+            #   v1_static.md#errors-and-the-last-byte-send_error-and-finish.
+            response = "HTTP/1.1 404 NOT FOUND\r\n"
+            response += "\r\n"
+            response += "-- no such file --"
+            new_socket.send(response.encode("utf-8"))
+        else:
+            # FLAW: the whole file is read into memory, however big it is. Fixed in
+            #   "Sending it: send_file", v1_static.md#sending-it-send_file.
+            html_content = f.read()
+            f.close()
+            # FLAW: no Content-Type and no Content-Length: the browser guesses what the bytes
+            #   are, and learns where they end only when the connection closes. Fixed in
+            #   "Content-Length and Content-Type", v1_static.md#content-length-and-content-type.
+            response = "HTTP/1.1 200 OK\r\n"
+            response += "\r\n"
+            # The head is text and the file is bytes: they go out in two sends.
+            # FLAW: send may send only part of what it is given (sendall would loop). Fixed
+            #   in "Sending it: send_file", v1_static.md#sending-it-send_file.
+            new_socket.send(response.encode("utf-8"))
+            new_socket.send(html_content)
+        new_socket.close()
+
+    def run_forever(self):
+        # The real port: the one asked for, or the one the kernel picked for PORT=0. Flushed,
+        # because stdout is a pipe when a test reads it, and Python would keep the line back.
+        host, port = self.tcp_server_socket.getsockname()
+        print("Serving on http://%s:%d/" % (host, port), flush=True)
+        # The tutorial's Python forked a child for each Process on Linux. Python 3.14 starts
+        # them another way by default, so we ask for fork by name.
+        processes = multiprocessing.get_context("fork")
+        while True:
+            new_socket, client_addr = self.tcp_server_socket.accept()
+            # FLAW: no limit on the number of children: a crowd of clients makes as many
+            #   processes. Fixed in "Waiting for a client: wait_for_client",
+            #   v1_static.md#waiting-for-a-client-wait_for_client.
+            # FLAW: the server never waits for its children. multiprocessing reaps the finished
+            #   ones only when it starts the next, so the last ones stay zombies while the
+            #   server is idle. Fixed in "Count the zombies", v1_static.md#count-the-zombies.
+            # FLAW: Ctrl-C or kill stops the parent only: a child waiting on a silent client
+            #   lives on. Fixed in "The child's first step: set_up_child",
+            #   v1_static.md#the-childs-first-step-set_up_child.
+            p = processes.Process(target=self.service_client, args=(new_socket,))
+            p.start()
+            # After the fork both processes hold the connection; it ends when both have closed
+            # it, so the parent closes its copy at once.
+            new_socket.close()
+        # Never reached: the loop above has no way out.
+        self.tcp_server_socket.close()
+
+
+def main():
+    wsgi_server = WSGIServer()
+    wsgi_server.run_forever()
+
+
+if __name__ == "__main__":
+    main()
