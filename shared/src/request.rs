@@ -415,6 +415,7 @@ fn check_host(headers: &mut [(String, String)], line: &str, version: u8) -> Resu
     Ok(())
 }
 
+// ANCHOR: framing
 /// Where the body ends (RFC 9112 §6.3), or why that cannot be known for sure.
 ///
 /// - `Content-Length` is digits, nothing else (`+1`, `-0`, `0x10`, `1 2`, `5, 5` all refused),
@@ -493,6 +494,7 @@ fn framing(headers: &[(String, String)], version: u8) -> Result<Framing, HttpErr
     }
     Ok(Framing::Chunked)
 }
+// ANCHOR_END: framing
 
 /// A path from the request line, percent-decoded (`/about%20us.html` is `/about us.html`).
 /// Refused if the bytes it stands for are not UTF-8: a name is looked up as text. The empty
@@ -507,7 +509,6 @@ pub fn decode_path(raw: &str) -> Result<String, HttpError> {
         .map_err(|_| HttpError::Malformed("the path is not UTF-8 once percent-decoded"))
 }
 
-// ANCHOR: parse_header
 /// `Name: value` (RFC 9112 §5, RFC 9110 §5.5). The name is a token, right against its colon
 /// (`Content-Length : 5` is refused: one reader's `Content-Length` is another's unknown
 /// header). The value loses the spaces and tabs around it, and holds no control character
@@ -547,7 +548,6 @@ pub(crate) fn parse_header(line: &[u8]) -> Result<(String, String), HttpError> {
     let value = String::from_utf8_lossy(value).into_owned();
     Ok((name, value))
 }
-// ANCHOR_END: parse_header
 
 /// Whether `text` is an HTTP token, as methods, header names and codings must be: letters,
 /// digits and a few marks; no space, no colon, no line break.

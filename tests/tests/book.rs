@@ -430,11 +430,11 @@ const CHAPTERS: &[Chapter] = &[
             },
             Step {
                 name: "pipelined",
-                command: "printf 'HEAD /css/style.css HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n\
-                          HEAD /missing.html HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n' \
+                command: "printf 'HEAD /missing.html HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n\
+                          HEAD /css/style.css HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' \
                           | nc 127.0.0.1 12800",
-                sends: Sends::Bytes(&[b"HEAD /css/style.css HTTP/1.1\r\nHost: x\r\n\r\n\
-                    HEAD /missing.html HTTP/1.1\r\nHost: x\r\n\r\n"]),
+                sends: Sends::Bytes(&[b"HEAD /missing.html HTTP/1.1\r\nHost: x\r\n\r\n\
+                    HEAD /css/style.css HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"]),
                 shows: Shows::Verbatim,
             },
         ],
