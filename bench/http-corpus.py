@@ -9,6 +9,11 @@ only starts the servers, calls the runner once per server, and counts its verdic
     cargo build --release --workspace --bins
     bench/http-corpus.py                      # every stage, and nginx if installed
     bench/http-corpus.py --servers v1_static,v5_event_loop --out /tmp/corpus.md
+    bench/http-corpus.py --servers v1_static,v5_event_loop --binaries target/debug --check 2
+
+With --check N it fails (exit 1) if any invalid core case is not refused, any answer is a 2xx to
+a smuggling shape or one more than the requests sent, or more than N valid core cases are judged
+wrong (CI passes 2: the two cases where the corpus and RFC 9112 disagree, named in the book).
 
 Standard library only. Each server is started on a port of its own on 127.0.0.1 and stopped
 after its run; nothing else on the machine is touched.
@@ -28,7 +33,7 @@ STAGES = ["v1_static", "v2_suffix_dispatch", "v3_wsgi", "v4_configurable", "v5_e
 COLUMNS = [("gunicorn", "valid"), ("gunicorn", "invalid"), ("llhttp", "valid"), ("llhttp", "invalid")]
 
 
-def command(server, port, site):
+def command(server, port, site, binaries):
     """The command that starts `server` on `port`, and the environment it needs."""
     if server == "nginx":
         conf = os.path.join(site, "nginx.conf")
@@ -42,7 +47,7 @@ def command(server, port, site):
                 "  server { listen 127.0.0.1:%d; root %s/html; }\n}\n"
                 % (site, site, temp, temp, temp, temp, temp, port, ROOT))
         return ["nginx", "-p", site, "-c", conf], []
-    binary = os.path.join(ROOT, "target", "release", server)
+    binary = os.path.join(binaries, server)
     if server in ("v4_configurable", "v5_event_loop"):
         config = os.path.join(ROOT, server, "web_server.conf")
         return [binary, str(port), "mini_frame:application", "--config", config], []
@@ -109,11 +114,17 @@ def main():
                     help="comma-separated: stage names and nginx (default: all)")
     ap.add_argument("--out", default=os.path.join(ROOT, "docs", "src", "performance", "http-corpus.md"))
     ap.add_argument("--first-port", type=int, default=18401)
+    ap.add_argument("--binaries", default=os.path.join(ROOT, "target", "release"),
+                    help="the folder of the stages' binaries (default target/release)")
+    ap.add_argument("--check", type=int, default=None, metavar="N",
+                    help="fail on any invalid case let through, any smuggling flag, or more "
+                         "than N valid cases judged wrong")
     a = ap.parse_args()
     runner = os.path.join(a.corpus, "run")
     if not os.path.exists(runner):
         sys.exit("no corpus runner at %s: pass --corpus FOLDER" % runner)
     rows = []
+    failures = []
     work = tempfile.mkdtemp(prefix="http-corpus-")
     for i, server in enumerate(a.servers.split(",")):
         if server == "nginx" and not shutil.which("nginx"):
@@ -122,7 +133,7 @@ def main():
         port = a.first_port + i
         site = os.path.join(work, server)
         os.makedirs(os.path.join(site, "temp"))
-        start, env = command(server, port, site)
+        start, env = command(server, port, site, os.path.abspath(a.binaries))
         args = [sys.executable, runner, "--port", str(port), "--label", server, "--out", work]
         for pair in env:
             args += ["--env", pair]
@@ -131,12 +142,22 @@ def main():
         with open(os.path.join(work, server + ".json")) as f:
             results = json.load(f)["results"]
         rows.append((server if server == "nginx" else "<code>%s</code>" % server, count(results)))
-        for r in misses(results):
+        wrong = misses(results)
+        for r in wrong:
             print("%s: %s (%s) got %s" % (server, r["id"], r["kind"], r["statuses"] or r["class"]))
+        cells = rows[-1][1]
+        failed = (any(r["kind"] == "invalid" for r in wrong) or cells["2xx"] or cells["extra"]
+                  or sum(r["kind"] == "valid" for r in wrong) > (a.check or 0))
+        if a.check is not None and failed and server != "nginx":
+            failures.append(server)
     with open(a.out, "w") as f:
         f.write("<!-- Written by bench/http-corpus.py; do not edit by hand. -->\n\n")
         f.write(table(rows) + "\n")
     print("-> %s" % a.out, file=sys.stderr)
+    if failures:
+        sys.exit("the corpus check failed for: %s (the cases are listed above)" % ", ".join(failures))
+    if a.check is not None:
+        print("http corpus: %d servers checked, all as the RFCs ask" % len(rows))
 
 
 if __name__ == "__main__":
