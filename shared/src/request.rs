@@ -682,9 +682,10 @@ mod tests {
         assert_eq!(framing("Content-Length: 5\r\n"), Ok(Framing::Length(5)));
         assert_eq!(framing("Content-Length: 005\r\n"), Ok(Framing::Length(5)));
         assert_eq!(framing("Content-Length: 0\r\n"), Ok(Framing::None));
+        // Two that agree are refused too: a framework would see "5, 5".
         assert_eq!(
             framing("Content-Length: 5\r\nContent-Length: 5\r\n"),
-            Ok(Framing::Length(5))
+            Err(Some(400))
         );
         assert_eq!(
             framing("Transfer-Encoding: chunked\r\n"),
