@@ -34,9 +34,10 @@ BODY_LINES=${DEMO_BODY_LINES:-3}
 REPLY_FILE=$(mktemp)
 trap 'rm -f "$REPLY_FILE"' EXIT
 
-# title NAME WHAT_THE_TUTORIAL_DOES
+# title NAME WHAT_THE_TUTORIAL_DOES: the demo's name, and what the server the stage mirrors
+# does there (the tutorial's, unless the script sets TITLE_LABEL to another).
 title() {
-    printf '\n### %s\n# tutorial: %s\n' "$1" "$2"
+    printf '\n### %s\n# %s: %s\n' "$1" "${TITLE_LABEL:-tutorial}" "$2"
 }
 
 # exchange NAME COMMAND...: runs COMMAND with its output going to a new connection, then

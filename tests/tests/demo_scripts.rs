@@ -348,3 +348,24 @@ fn break_v4(server: &Server, folder: &Path, command: &[&str]) -> String {
 fn path_arg(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 path")
 }
+
+#[test]
+fn break_v5_gets_our_answers_from_stage_5() {
+    let server = Server::start_demo(stage("v5_event_loop"), &FAST);
+    // The workers up (one per core) before one of them is killed.
+    poll_until(Duration::from_secs(5), || server.children().len() >= 2);
+    let pid = server.pid().to_string();
+    let out = run_script("break_v5.sh", &[&server.url(""), &pid]);
+    let summaries = [
+        ("slowloris", "200"),
+        ("pipelined", "404 200 200"),
+        ("smuggle", "400"),
+        ("body", "200 200"),
+        ("worker_killed", "200"),
+    ];
+    let notes = [
+        "three answers on one connection, in order; the 404 left it open",
+        "the body held a request for /missing.html: it was dropped as body, never answered",
+    ];
+    check("v5_event_loop", &out, &summaries, &notes);
+}
