@@ -90,9 +90,8 @@ def misses(results):
 
 def table(rows):
     """An HTML table (the generated pages keep their tables out of the translation's reach)."""
-    head = ["Server", "gunicorn valid: parsed", "gunicorn invalid: refused", "llhttp valid: parsed",
-            "llhttp invalid: refused", "settings cases right", "2xx to a smuggling shape",
-            "answers beyond the requests sent"]
+    head = ["Server", "gunicorn valid", "gunicorn invalid", "llhttp valid", "llhttp invalid",
+            "settings", "2xx to smuggling", "extra answers"]
     out = ["<table>", "<thead><tr>" + "".join("<th>%s</th>" % h for h in head) + "</tr></thead>",
            "<tbody>"]
     for name, cells in rows:
