@@ -611,7 +611,8 @@ impl Connection {
         if !self.output.is_empty() || self.lingering.is_some() {
             return;
         }
-        let unread = !self.peer_done && (self.unread || !self.input.is_empty());
+        let body_to_come = self.skip > 0 || self.incoming.is_some();
+        let unread = !self.peer_done && (self.unread || body_to_come || !self.input.is_empty());
         if !unread || self.stream.shutdown(Shutdown::Write).is_err() {
             self.done = true;
             return;
