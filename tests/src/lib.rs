@@ -21,7 +21,8 @@
 //! - [`Server`]: a running stage; stopped (SIGTERM) when dropped.
 //! - [`Reply`]: a response, whichever way it was fetched.
 //! - [`book`]: what keeps the course book in `docs/` true to the code (diffs, transcripts).
-//! - Free functions: raw sockets ([`read_to_close`], [`half_close`], …), processes
+//! - Free functions: raw sockets ([`read_to_close`], [`read_response`] on a connection that
+//!   stays open, [`half_close`], …), processes
 //!   ([`children_of`], [`process_gone`], [`open_fds`]), and [`poll_until`], for waiting on
 //!   something instead of sleeping a fixed time.
 //! - [`browser`]: headless Chromium, for what only a real browser shows.
@@ -678,6 +679,41 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
     reply
+}
+
+/// Reads exactly one response from a connection that stays open (keep-alive, stage 5): the
+/// head up to its blank line, then `Content-Length` bytes of body (none for an answer to
+/// `HEAD`). Unlike [`read_to_close`], it returns while the connection is still open.
+pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> Reply {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let before = head.len();
+        reader
+            .read_until(b'\n', &mut head)
+            .expect("read a head line");
+        assert!(
+            head.len() > before,
+            "the connection closed inside a head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+    }
+    let mut reply = Reply::parse(&head);
+    let length: usize = reply
+        .header("Content-Length")
+        .and_then(|length| length.parse().ok())
+        .expect("a Content-Length");
+    if !head_only {
+        reply.body = vec![0; length];
+        reader.read_exact(&mut reply.body).expect("read the body");
+    }
+    reply
+}
+
+/// A connection to the server, as a buffered reader (for [`read_response`]) and a writer of
+/// the same socket.
+pub fn split_connection(server: &Server) -> (BufReader<TcpStream>, TcpStream) {
+    let stream = server.connect();
+    (BufReader::new(stream.try_clone().expect("clone")), stream)
 }
 
 /// Sends `bytes` in `parts` pieces with a pause between them, then reads the reply.
