@@ -51,7 +51,7 @@ fn raw_get(server: &Server, path: &str) -> mini_web_tests::Reply {
 mod stage_1 {
     use super::*;
 
-    // ANCHOR: exercise_1_1
+    // ANCHOR: date_header_test
     #[test]
     #[ignore = "exercise 1.1, add a Date header (docs/src/v1_static.md)"]
     fn exercise_1_1_date_header() {
@@ -69,7 +69,7 @@ mod stage_1 {
         let imf_fixdate = Regex::new(&format!("^{day}, {date_of} {time} GMT$")).expect("pattern");
         assert!(imf_fixdate.is_match(date), "{date:?}");
     }
-    // ANCHOR_END: exercise_1_1
+    // ANCHOR_END: date_header_test
 
     #[test]
     #[ignore = "exercise 1.2, count the children (docs/src/v1_static.md)"]
