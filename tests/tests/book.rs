@@ -555,8 +555,8 @@ fn every_exercise_has_a_solution_and_every_solution_is_in_the_book() {
         let section = section[1..]
             .find("\n## ")
             .map_or(section, |end| &section[..end + 1]);
-        let stage_command = Regex::new(&format!(r"(?m)^cargo test-{stage}( +#.*)?$"))
-            .expect("pattern");
+        let stage_command =
+            Regex::new(&format!(r"(?m)^cargo test-{stage}( +#.*)?$")).expect("pattern");
         if !stage_command.is_match(section) {
             problems.push(format!(
                 "docs/src/{stage}.md: its exercises do not show `cargo test-{stage}` on a line \
@@ -596,9 +596,15 @@ fn every_exercise_has_a_solution_and_every_solution_is_in_the_book() {
             };
             patches.remove(patch);
             // Its test, in the tree, named after the patch, and the command that runs it.
-            let stage_number = stage.trim_start_matches('v').split('_').next().unwrap_or("");
+            let stage_number = stage
+                .trim_start_matches('v')
+                .split('_')
+                .next()
+                .unwrap_or("");
             let filter = format!("exercise_{stage_number}_{number}");
-            let what = patch[prefix.len()..].trim_end_matches(".patch").replace('-', "_");
+            let what = patch[prefix.len()..]
+                .trim_end_matches(".patch")
+                .replace('-', "_");
             let test = format!("fn {filter}_{what}()");
             if !exercise_tests.contains(&test) {
                 problems.push(format!(
