@@ -165,8 +165,7 @@ impl Stage {
             }
             Launch::ConfigFile { .. } => {
                 let config = site.dir().join("web_server.conf");
-                let dynamic = workspace_root().join(self.name).join("dynamic");
-                write_config(&config, "html", &dynamic);
+                write_config(&config, "html", self.dynamic_path());
                 self.command_with_config(&config, port)
             }
         }
@@ -211,12 +210,28 @@ impl Stage {
         format!("{}/web_server.conf", self.name)
     }
 
+    /// The stage's own framework folder, `<workspace>/<stage>/dynamic` (stages 4 and 5), as
+    /// the config files of the tests name it: absolute.
+    pub fn dynamic_path(&self) -> PathBuf {
+        workspace_root().join(self.name).join("dynamic")
+    }
+
     /// Stage 4 with a given config file: `<port> <MODULE:CALLABLE> --config <config>`, in the
     /// current folder, without the tests' `HOST` or `PORT`. Panics for a stage without one.
     pub fn command_with_config(&self, config: &Path, port: &str) -> Command {
         let Launch::ConfigFile { application } = self.launch else {
             panic!("{} takes no config file", self.name)
         };
+        self.command_with_application(config, port, application)
+    }
+
+    /// [`Stage::command_with_config`], with another `MODULE:CALLABLE` than the stage's own.
+    pub fn command_with_application(
+        &self,
+        config: &Path,
+        port: &str,
+        application: &str,
+    ) -> Command {
         let mut command = Command::new(binary(self.name));
         command
             .arg(port)
@@ -231,11 +246,30 @@ impl Stage {
 
 /// Writes a stage 4 config file: `{"static_path": …, "dynamic_path": …}`.
 pub fn write_config(file: &Path, static_path: impl AsRef<Path>, dynamic_path: impl AsRef<Path>) {
-    let text = serde_json::json!({
-        "static_path": static_path.as_ref(),
-        "dynamic_path": dynamic_path.as_ref(),
-    });
-    std::fs::write(file, text.to_string()).expect("write the config file");
+    write_config_with(file, static_path, dynamic_path, &[]);
+}
+
+/// Writes a stage 4 config file with `more` keys after the two folders (`"title"`, say).
+pub fn write_config_with(
+    file: &Path,
+    static_path: impl AsRef<Path>,
+    dynamic_path: impl AsRef<Path>,
+    more: &[(&str, serde_json::Value)],
+) {
+    let mut config = serde_json::Map::new();
+    config.insert(
+        "static_path".into(),
+        serde_json::json!(static_path.as_ref()),
+    );
+    config.insert(
+        "dynamic_path".into(),
+        serde_json::json!(dynamic_path.as_ref()),
+    );
+    for (key, value) in more {
+        config.insert(key.to_string(), value.clone());
+    }
+    let text = serde_json::Value::Object(config).to_string();
+    std::fs::write(file, text).expect("write the config file");
 }
 
 /// The stages among `names` that are under test (see [`STAGES`]), in the order given.

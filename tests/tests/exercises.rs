@@ -16,7 +16,7 @@
 //! # Layout
 //!
 //! A module per stage, compiled only when that stage is under test: the `cfg` line on each
-//! module is the one a test file of a single stage carries at its top (see `processes.rs`).
+//! module is the one a test file of a single stage carries at its top (see `configurable.rs`).
 //! A test is named `exercise_<stage>_<n>_<what>`, after its solution's patch (stage 1's
 //! `v1_static-1-date-header.patch`: `exercise_1_1_date_header`), and its `ignore` reason names
 //! the exercise. The helpers are the tests' library (`tests/src/lib.rs`): [`Site`] builds a
@@ -341,44 +341,19 @@ mod stage_3 {
 
 #[cfg(any(not(feature = "one_stage"), feature = "v4_configurable"))]
 mod stage_4 {
-    use std::process::Command;
-
-    use mini_web_tests::{binary, output_of_a_refused_start, workspace_root, write_config};
+    use mini_web_tests::{output_of_a_refused_start, write_config, write_config_with};
 
     use super::*;
-
-    /// A config for stage 4 in `site`'s folder, `extra` keys added to the two folders, as
-    /// JSON text: the site and the stage's real `dynamic/` folder.
-    fn config_with(site: &Site, name: &str, extra: serde_json::Value) -> std::path::PathBuf {
-        let mut config = serde_json::json!({
-            "static_path": "html",
-            "dynamic_path": workspace_root().join("v4_configurable/dynamic"),
-        });
-        if let (Some(config), Some(extra)) = (config.as_object_mut(), extra.as_object()) {
-            config.extend(extra.clone());
-        }
-        let file = site.dir().join(name);
-        std::fs::write(&file, config.to_string()).expect("write the config");
-        file
-    }
 
     #[test]
     #[ignore = "exercise 4.1, write your own framework (docs/src/v4_configurable.md)"]
     fn exercise_4_1_hello_frame() {
         let site = Site::new();
+        let v4 = stage("v4_configurable");
         let config = site.dir().join("web_server.conf");
-        write_config(
-            &config,
-            "html",
-            workspace_root().join("v4_configurable/dynamic"),
-        );
-        let mut command = Command::new(binary("v4_configurable"));
-        command
-            .args(["0", "hello_frame:application", "--config"])
-            .arg(&config)
-            .env_remove("PORT")
-            .env_remove("HOST");
-        let server = Server::spawn("v4_configurable", command);
+        write_config(&config, "html", v4.dynamic_path());
+        let command = v4.command_with_application(&config, "0", "hello_frame:application");
+        let server = Server::spawn(v4.name, command);
         // Any `.py` path, even one mini_frame has no page for, gets the greeting.
         for path in ["/index.py", "/anything/at/all.py"] {
             let reply = server.get(path);
@@ -401,7 +376,7 @@ mod stage_4 {
         let reply = server.get("/about.py");
         assert_eq!(reply.status, 200, "{}", reply.text());
         // Made from the template: its text up to `{%content%}`, then the content.
-        let template = workspace_root().join("v4_configurable/dynamic/templates/about.html");
+        let template = (stage("v4_configurable").dynamic_path()).join("templates/about.html");
         let template = std::fs::read_to_string(&template)
             .unwrap_or_else(|error| panic!("{}: {error}", template.display()));
         let (before, after) = template
@@ -416,8 +391,9 @@ mod stage_4 {
     fn exercise_4_3_title_setting() {
         let site = Site::new();
         let v4 = stage("v4_configurable");
-        let title = serde_json::json!({ "title": "周三的 Rust 班" });
-        let config = config_with(&site, "titled.conf", title);
+        let config = site.dir().join("titled.conf");
+        let title = [("title", serde_json::json!("周三的 Rust 班"))];
+        write_config_with(&config, "html", v4.dynamic_path(), &title);
         let server = Server::spawn(v4.name, v4.command_with_config(&config, "0"));
         let in_title = Regex::new("<title>[^<]*周三的 Rust 班[^<]*</title>").expect("pattern");
         for path in ["/index.py", "/login.py"] {
@@ -426,8 +402,7 @@ mod stage_4 {
         }
         drop(server);
         // Without the key, the server starts all the same.
-        let config = config_with(&site, "untitled.conf", serde_json::json!({}));
-        let server = Server::spawn(v4.name, v4.command_with_config(&config, "0"));
+        let server = Server::start(v4, &site);
         assert_eq!(server.get("/index.py").status, 200);
     }
 
@@ -436,7 +411,7 @@ mod stage_4 {
     fn exercise_4_4_config_comments() {
         let site = Site::new();
         let v4 = stage("v4_configurable");
-        let dynamic = workspace_root().join("v4_configurable/dynamic");
+        let dynamic = v4.dynamic_path();
         let config = site.dir().join("commented.conf");
         let text = format!(
             "// the demo site, for Wednesday's class\n{{\n    // relative to this file\n    \
