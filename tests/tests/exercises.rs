@@ -83,12 +83,13 @@ mod stage_1 {
         assert_eq!(server.get("/hello.txt").status, 200);
         let alive = Regex::new(r"^\[server\] children alive: [12]$").expect("pattern");
         let lines = lines_matching(&server, &alive, 2);
-        assert_eq!(
-            lines,
-            ["[server] children alive: 1", "[server] children alive: 2"],
-            "{:?}",
-            server.stdout_lines()
-        );
+        for count in ["1", "2"] {
+            assert!(
+                lines.contains(&format!("[server] children alive: {count}")),
+                "no line `[server] children alive: {count}`: {:?}",
+                server.stdout_lines()
+            );
+        }
     }
 
     #[test]
