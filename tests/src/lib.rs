@@ -24,7 +24,8 @@
 //! - [`Server`]: a running stage; stopped (SIGTERM) when dropped.
 //! - [`Reply`]: a response, whichever way it was fetched.
 //! - [`book`]: what keeps the course book in `docs/` true to the code (diffs, transcripts).
-//! - Free functions: raw sockets ([`read_to_close`], [`half_close`], …), processes
+//! - Free functions: raw sockets ([`read_to_close`], [`read_response`] on a connection that
+//!   stays open, [`half_close`], …), processes
 //!   ([`children_of`], [`process_gone`], [`open_fds`]), and [`poll_until`], for waiting on
 //!   something instead of sleeping a fixed time.
 //! - [`browser`]: headless Chromium, for what only a real browser shows.
@@ -167,8 +168,7 @@ impl Stage {
             }
             Launch::ConfigFile { .. } => {
                 let config = site.dir().join("web_server.conf");
-                let dynamic = workspace_root().join(self.name).join("dynamic");
-                write_config(&config, "html", &dynamic);
+                write_config(&config, "html", self.dynamic_path());
                 self.command_with_config(&config, port)
             }
         }
@@ -213,12 +213,28 @@ impl Stage {
         format!("{}/web_server.conf", self.name)
     }
 
+    /// The stage's own framework folder, `<workspace>/<stage>/dynamic` (stages 4 and 5), as
+    /// the config files of the tests name it: absolute.
+    pub fn dynamic_path(&self) -> PathBuf {
+        workspace_root().join(self.name).join("dynamic")
+    }
+
     /// Stage 4 with a given config file: `<port> <MODULE:CALLABLE> --config <config>`, in the
     /// current folder, without the tests' `HOST` or `PORT`. Panics for a stage without one.
     pub fn command_with_config(&self, config: &Path, port: &str) -> Command {
         let Launch::ConfigFile { application } = self.launch else {
             panic!("{} takes no config file", self.name)
         };
+        self.command_with_application(config, port, application)
+    }
+
+    /// [`Stage::command_with_config`], with another `MODULE:CALLABLE` than the stage's own.
+    pub fn command_with_application(
+        &self,
+        config: &Path,
+        port: &str,
+        application: &str,
+    ) -> Command {
         let mut command = Command::new(binary(self.name));
         command
             .arg(port)
@@ -311,11 +327,30 @@ pub fn python3() -> Option<PathBuf> {
 
 /// Writes a stage 4 config file: `{"static_path": …, "dynamic_path": …}`.
 pub fn write_config(file: &Path, static_path: impl AsRef<Path>, dynamic_path: impl AsRef<Path>) {
-    let text = serde_json::json!({
-        "static_path": static_path.as_ref(),
-        "dynamic_path": dynamic_path.as_ref(),
-    });
-    std::fs::write(file, text.to_string()).expect("write the config file");
+    write_config_with(file, static_path, dynamic_path, &[]);
+}
+
+/// Writes a stage 4 config file with `more` keys after the two folders (`"title"`, say).
+pub fn write_config_with(
+    file: &Path,
+    static_path: impl AsRef<Path>,
+    dynamic_path: impl AsRef<Path>,
+    more: &[(&str, serde_json::Value)],
+) {
+    let mut config = serde_json::Map::new();
+    config.insert(
+        "static_path".into(),
+        serde_json::json!(static_path.as_ref()),
+    );
+    config.insert(
+        "dynamic_path".into(),
+        serde_json::json!(dynamic_path.as_ref()),
+    );
+    for (key, value) in more {
+        config.insert(key.to_string(), value.clone());
+    }
+    let text = serde_json::Value::Object(config).to_string();
+    std::fs::write(file, text).expect("write the config file");
 }
 
 /// The stages among `names` that are under test (see [`STAGES`]), in the order given.
@@ -769,6 +804,41 @@ pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
     reply
+}
+
+/// Reads exactly one response from a connection that stays open (keep-alive, stage 5): the
+/// head up to its blank line, then `Content-Length` bytes of body (none for an answer to
+/// `HEAD`). Unlike [`read_to_close`], it returns while the connection is still open.
+pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> Reply {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let before = head.len();
+        reader
+            .read_until(b'\n', &mut head)
+            .expect("read a head line");
+        assert!(
+            head.len() > before,
+            "the connection closed inside a head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+    }
+    let mut reply = Reply::parse(&head);
+    let length: usize = reply
+        .header("Content-Length")
+        .and_then(|length| length.parse().ok())
+        .expect("a Content-Length");
+    if !head_only {
+        reply.body = vec![0; length];
+        reader.read_exact(&mut reply.body).expect("read the body");
+    }
+    reply
+}
+
+/// A connection to the server, as a buffered reader (for [`read_response`]) and a writer of
+/// the same socket.
+pub fn split_connection(server: &Server) -> (BufReader<TcpStream>, TcpStream) {
+    let stream = server.connect();
+    (BufReader::new(stream.try_clone().expect("clone")), stream)
 }
 
 /// Sends `bytes` in `parts` pieces with a pause between them, then reads the reply.

@@ -534,8 +534,10 @@ fn each_stage_chapter_includes_its_code_transcript_and_diff() {
 /// (questions to think about, unnumbered, have an answer instead). Its solution is the one file
 /// `docs/solutions/<stage>-<N>-<what>.patch`, shown in a fold under the exercise with
 /// `{{#include ../solutions/<file>}}`, its header (before the first `diff --git`) naming the
-/// test that proves it. `docs/solutions/check`, run by CI, applies each one and runs the
-/// stage's command, which each chapter's exercises show on a line of their own.
+/// test that proves it. Its test is `exercise_<stage>_<N>_<what>` in tests/tests/exercises.rs,
+/// and the exercise names the command that runs it (`cargo test-v1_static -- --ignored
+/// exercise_1_1`). `docs/solutions/check`, run by CI, runs each test without its solution and
+/// with it, and the stage's command, which each chapter's exercises show on a line of their own.
 #[test]
 fn every_exercise_has_a_solution_and_every_solution_is_in_the_book() {
     let solutions = workspace_root().join("docs").join("solutions");
@@ -546,6 +548,7 @@ fn every_exercise_has_a_solution_and_every_solution_is_in_the_book() {
         .filter(|name| name.ends_with(".patch"))
         .collect();
     let exercise = Regex::new(r"(?m)^\*\*([0-9]+)\. ").expect("pattern");
+    let exercise_tests = read(&workspace_root().join("tests/tests/exercises.rs"));
     let mut problems = Vec::new();
     for chapter in CHAPTERS {
         let stage = chapter.stage;
@@ -558,7 +561,9 @@ fn every_exercise_has_a_solution_and_every_solution_is_in_the_book() {
         let section = section[1..]
             .find("\n## ")
             .map_or(section, |end| &section[..end + 1]);
-        if !section.contains(&format!("\ncargo test-{stage}\n")) {
+        let stage_command =
+            Regex::new(&format!(r"(?m)^cargo test-{stage}( +#.*)?$")).expect("pattern");
+        if !stage_command.is_match(section) {
             problems.push(format!(
                 "docs/src/{stage}.md: its exercises do not show `cargo test-{stage}` on a line \
                  of its own, the command that tests the stage alone"
@@ -596,6 +601,30 @@ fn every_exercise_has_a_solution_and_every_solution_is_in_the_book() {
                 continue;
             };
             patches.remove(patch);
+            // Its test, in the tree, named after the patch, and the command that runs it.
+            let stage_number = stage
+                .trim_start_matches('v')
+                .split('_')
+                .next()
+                .unwrap_or("");
+            let filter = format!("exercise_{stage_number}_{number}");
+            let what = patch[prefix.len()..]
+                .trim_end_matches(".patch")
+                .replace('-', "_");
+            let test = format!("fn {filter}_{what}()");
+            if !exercise_tests.contains(&test) {
+                problems.push(format!(
+                    "tests/tests/exercises.rs has no `{test}`, the test of {stage}'s exercise \
+                     {number} (named after {patch})"
+                ));
+            }
+            let command = format!("`cargo test-{stage} -- --ignored {filter}`");
+            if !body.contains(&command) {
+                problems.push(format!(
+                    "docs/src/{stage}.md, exercise {number}: does not name the command that runs \
+                     its test, {command}"
+                ));
+            }
             let include = format!("{{{{#include ../solutions/{patch}}}}}");
             if !body.contains(&include) {
                 problems.push(format!(
