@@ -1,13 +1,15 @@
-//! Stage 4's Python apps (cargo feature `python`): any WSGI application, run by the Rust server.
+//! Python WSGI applications (cargo feature `python`, stages 4 and 5): any WSGI application,
+//! run by the Rust server.
 //!
 //! The tutorial's fourth version imports the framework named on its command line and calls it
-//! with an environ and a `start_response`. With this feature stage 4 does the same for real
-//! Python: it embeds CPython (through PyO3), imports `MODULE` from the config's `dynamic_path`,
-//! takes `CALLABLE` from it, and runs it for every `.py` request, in that request's forked
-//! child. Any framework that keeps the contract (PEP 3333: Flask, Django, Bottle, our own
-//! `tiny_frame.py`) then runs on a server it has never heard of.
+//! with an environ and a `start_response`. With this feature stages 4 and 5 do the same for
+//! real Python: they embed CPython (through PyO3), import `MODULE` from the config's
+//! `dynamic_path`, take `CALLABLE` from it, and run it: stage 4 for every `.py` request, in
+//! that request's forked child; stage 5 for every request outside `static_url`, inline in a
+//! worker's event loop. Any framework that keeps the contract (PEP 3333: Flask, Django,
+//! Bottle, our own `tiny_frame.py`) then runs on a server it has never heard of.
 //!
-//! Stage 4's `main.rs` shows only where the two meet: a name is a built-in framework or a
+//! A stage's `main.rs` shows only where the two meet: a name is a built-in framework or a
 //! Python one, and a Python one answers its request here. Everything below is what any WSGI
 //! server must get right and no stage teaches.
 //!
@@ -16,10 +18,13 @@
 //! - [`App::import`]: once, in the parent, before any fork: the interpreter starts, `sys.path`
 //!   gets `dynamic_path`, the module is imported, the callable found, and `gc.freeze()` keeps
 //!   the collector out of the pages every child shares with the parent.
-//! - [`App::serve`]: in a forked child, one request: Python made safe after `fork`, the body
-//!   read, the environ built, the app called, its answer checked and sent.
+//! - [`App::serve`]: one request, on either kind of connection ([`Transport`]): the body
+//!   read, the environ built, the app called, the head of its answer made. [`App::after_fork`]:
+//!   a stage 5 worker makes Python safe after `fork` once; a stage 4 child does it in `serve`.
 //! - [`StartResponse`] and [`Write`]: the two callables the app is handed, and their checks.
-//! - [`Sender`]: the body, streamed as the app yields it, with its length when it is known.
+//! - [`Reply`]: the answer, a piece at a time, framed by its length when it is known, else in
+//!   chunks on a connection kept alive, else by the close. Stage 4's [`Client`] sends it all
+//!   at once; stage 5's [`Connection`] asks for each piece when the socket has taken the last.
 //! - [`note_shadowed`]: the line that says a built-in name also names a `.py` file.
 //!
 //! # Which Python, and how the build finds it
@@ -345,7 +350,7 @@ impl Transport for Connection {
     fn peer(&self) -> SocketAddr {
         Connection::peer(self)
     }
-    /// Read already: the connection was asked to keep bodies ([`Limits::keep_bodies`]).
+    /// Read already: the connection was asked to keep bodies ([`Limits::keep_bodies`](crate::Limits::keep_bodies)).
     fn request_body(&mut self, _: &Request) -> Result<Vec<u8>, HttpError> {
         Ok(self.take_body())
     }
@@ -408,8 +413,8 @@ fn refuse_threads(module: &str) -> Result<(), StartupError> {
     if threads > 1 {
         return Err(StartupError(format!(
             "the Python module {module:?} started {} thread(s) while it was imported; this \
-             server forks a child per connection, and a child would have none of them (nor \
-             the locks they hold): start threads later, in a request",
+             server forks its children (or workers) from this process, and a child would \
+             have none of them (nor the locks they hold): start threads later, in a request",
             threads - 1
         )));
     }
