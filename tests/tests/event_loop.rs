@@ -12,14 +12,14 @@
 //! other files, which run against every stage, this one included.
 #![cfg(any(feature = "v5_event_loop", not(feature = "one_stage")))]
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
 use mini_web_tests::{
-    children_of, cores, poll_until, process_gone, read_to_close, stage, Reply, Server, Site,
+    children_of, cores, poll_until, process_gone, read_response, read_to_close, stage, Server, Site,
 };
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -29,33 +29,6 @@ const STAGE: &str = "v5_event_loop";
 
 fn start(site: &Site, env: &[(&str, &str)]) -> Server {
     Server::start_with(stage(STAGE), site, env)
-}
-
-/// Reads exactly one response from a connection that stays open: the head up to its blank line,
-/// then `Content-Length` bytes of body (none for an answer to `HEAD`).
-fn read_response(reader: &mut BufReader<TcpStream>, head_only: bool) -> Reply {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let before = head.len();
-        reader
-            .read_until(b'\n', &mut head)
-            .expect("read a head line");
-        assert!(
-            head.len() > before,
-            "the connection closed inside a head: {:?}",
-            String::from_utf8_lossy(&head)
-        );
-    }
-    let mut reply = Reply::parse(&head);
-    let length: usize = reply
-        .header("Content-Length")
-        .and_then(|length| length.parse().ok())
-        .expect("a Content-Length");
-    if !head_only {
-        reply.body = vec![0; length];
-        reader.read_exact(&mut reply.body).expect("read the body");
-    }
-    reply
 }
 
 /// A request for `path` on a connection meant to stay open.

@@ -1,8 +1,12 @@
-//! Stage 4 built with its feature `python`: real Python WSGI applications on the Rust server.
+//! Stages 4 and 5 built with their feature `python`: real Python WSGI applications on the Rust
+//! server.
 //!
-//! Every test starts the real binary (`cargo build -p v4_configurable --features python`) with
-//! an app from `tests/python/` (or the course's own `tiny_frame.py` and `flask_app.py` in
-//! `v4_configurable/dynamic/`) and talks HTTP to it. Compiled only with this package's feature
+//! Every test starts the real binary (`cargo build -p v4_configurable --features python`, or
+//! `v5_event_loop`) with an app from `tests/python/` (or the course's own `tiny_frame.py` and
+//! `flask_app.py` in `v4_configurable/dynamic/`, and stage 5's unmodified Flask shop in
+//! `v5_event_loop/shop/`) and talks HTTP to it. The tests that hold for both stages run on both
+//! ([`PYTHON_STAGES`]); the last ones are stage 5's own: keep-alive, a body made as it is sent,
+//! the slow page, `--max-requests`, failures under load. Compiled only with this package's feature
 //! `python` (`cargo test-python`): it needs Python 3's headers to build and Flask to run. With
 //! the feature on, nothing here skips: without Flask, the Flask tests fail and say how to
 //! install it.
@@ -13,14 +17,16 @@
 
 #![cfg(feature = "python")]
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{BufReader, ErrorKind, Read, Write};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
 use mini_web_tests::book::{book_src, check_generated, render_exchange};
 use mini_web_tests::{
-    binary_with_features, poll_until, workspace_root, write_config, Reply, Server, Site,
+    binary_with_features, poll_until, read_response, workspace_root, write_config, Reply, Server,
+    Site,
 };
 
 /// Where the test apps are.
@@ -670,4 +676,347 @@ fn the_flask_transcript_in_the_book_matches_a_real_run() {
     if let Err(problem) = check_generated(&path, &out) {
         panic!("{problem}\n(for this file: MINI_WEB_BLESS=1 cargo test-python)");
     }
+}
+
+// Stage 5 alone: the app called inline in a worker's event loop.
+
+/// Stage 5 with an app from `tests/python`, and more arguments (`--workers 1`, …).
+fn start_epilogue(site: &Site, app: &str, args: &[&str]) -> Server {
+    let mut command = command_on("v5_event_loop", site, app, &test_apps());
+    command.args(args);
+    Server::spawn("v5_event_loop", command)
+}
+
+/// A connection that stays open: what reads it, and what writes to it.
+fn open_connection(server: &Server) -> (BufReader<TcpStream>, TcpStream) {
+    let stream = server.connect();
+    let writer = stream.try_clone().expect("clone the stream");
+    (BufReader::new(stream), writer)
+}
+
+/// A worker's peak resident memory so far, in KiB (`VmHWM`).
+fn peak_rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("the status");
+    let line = (status.lines())
+        .find(|line| line.starts_with("VmHWM:"))
+        .expect("a VmHWM line");
+    (line.split_whitespace().nth(1))
+        .and_then(|kib| kib.parse().ok())
+        .expect("a number of kB")
+}
+
+/// `GET path` on a new connection that closes after it: the status and body, or `None` if
+/// the connection failed (a reset).
+fn get_once(server: &Server, path: &str) -> Option<(u16, String)> {
+    let (bytes, ended) = exchange(server, "GET", path, &[], b"");
+    (ended.is_none() && !bytes.is_empty()).then(|| {
+        let reply = Reply::parse(&bytes);
+        (reply.status, reply.text())
+    })
+}
+
+#[test]
+fn an_unmodified_flask_app_gets_every_route_and_its_static_folder_is_served() {
+    require_flask(&Site::new());
+    let mut command = Command::new(binary_with_features("v5_event_loop", "python"));
+    command
+        .args(["0", "flask_shop:app", "--config", "v5_event_loop/shop.conf"])
+        .current_dir(workspace_root())
+        .env("PYTHONPATH", python_path())
+        .env_remove("HOST");
+    let server = Server::spawn("v5_event_loop", command);
+
+    let index = reply(&server, "GET", "/", &[], b"");
+    assert_eq!(index.status, 200, "{}", index.text());
+    assert!(index.text().contains("<li>绿茶</li>"), "{}", index.text());
+    assert!(index.text().contains("href=\"/static/site.css\""));
+    // A path parameter, Flask's <int:user_id>: a route, not a file and not a .py name.
+    assert_eq!(
+        reply(&server, "GET", "/users/42", &[], b"").text(),
+        "User 42\n"
+    );
+    assert_eq!(reply(&server, "GET", "/users/abc", &[], b"").status, 404);
+    let json = r#"{"name": "红茶"}"#;
+    let created = reply(
+        &server,
+        "POST",
+        "/api/items",
+        &["Content-Type: application/json"],
+        json.as_bytes(),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let value: serde_json::Value = serde_json::from_slice(&created.body).expect("JSON");
+    assert_eq!(value["name"], "红茶");
+    let redirect = reply(&server, "GET", "/shop", &[], b"");
+    assert_eq!(redirect.status, 302);
+    assert_eq!(redirect.header("Location"), Some("/"));
+    // The static folder, sent by Rust from static_path (Flask never sees it).
+    let css = reply(&server, "GET", "/static/site.css", &[], b"");
+    assert_eq!(css.status, 200);
+    assert_eq!(css.header("Content-Type"), Some("text/css; charset=utf-8"));
+    let file = workspace_root().join("v5_event_loop/shop/static/site.css");
+    assert_eq!(css.body, std::fs::read(file).expect("site.css"));
+    assert_eq!(
+        reply(&server, "GET", "/static/none.css", &[], b"").status,
+        404
+    );
+    // Flask's own 404 page for a path it has no route for.
+    let missing = reply(&server, "GET", "/nothing", &[], b"");
+    assert_eq!(missing.status, 404);
+    assert!(missing.text().contains("Not Found"), "{}", missing.text());
+    // Every request of this test was the app's or a file, logged by the worker that took it.
+    let logged = server.stdout_lines();
+    assert!(logged
+        .iter()
+        .any(|line| line.ends_with("GET /users/42 HTTP/1.1")));
+}
+
+#[test]
+fn keep_alive_and_pipelining_reach_the_python_app() {
+    let site = Site::new();
+    let server = start_epilogue(&site, "epilogue:application", &["--workers", "1"]);
+    let (mut reader, mut writer) = open_connection(&server);
+    // Five requests in one write: answered in order, on the one connection.
+    let pipelined = "GET /pid HTTP/1.1\r\nHost: x\r\n\r\n\
+                     POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
+                     POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n\
+                     3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n\
+                     GET /big?1 HTTP/1.1\r\nHost: x\r\n\r\n\
+                     HEAD /big?1 HTTP/1.1\r\nHost: x\r\n\r\n";
+    writer.write_all(pipelined.as_bytes()).expect("send");
+    let pid = read_response(&mut reader, false);
+    assert_eq!(pid.status, 200);
+    assert_eq!(pid.header("Connection"), Some("keep-alive"));
+    assert_eq!(read_response(&mut reader, false).text(), "hello");
+    assert_eq!(read_response(&mut reader, false).text(), "abcde");
+    // A generator has no length: on a kept-alive HTTP/1.1 connection it goes out in chunks.
+    let big = read_response(&mut reader, false);
+    assert_eq!(big.header("Transfer-Encoding"), Some("chunked"));
+    assert_eq!(big.header("Connection"), Some("keep-alive"));
+    assert_eq!(big.body.len(), 1 << 20);
+    assert!(big.body.iter().all(|&byte| byte == b'x'));
+    let head = read_response(&mut reader, true);
+    assert_eq!(head.status, 200);
+    // Still the same connection, and the same worker.
+    writer
+        .write_all(b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    let again = read_response(&mut reader, false);
+    assert_eq!(again.text(), pid.text());
+    assert_eq!(again.header("Connection"), Some("close"));
+    // HTTP/1.0 has no chunks: a generator's body ends with the connection.
+    let old = server.raw_reply(b"GET /big?1 HTTP/1.0\r\n\r\n");
+    assert_eq!(old.header("Transfer-Encoding"), None);
+    assert_eq!(old.header("Connection"), Some("close"));
+    assert_eq!(old.body.len(), 1 << 20);
+}
+
+#[test]
+fn a_gigabyte_to_a_slow_reader_keeps_the_worker_small_and_its_other_clients_served() {
+    let site = Site::new();
+    let server = start_epilogue(&site, "epilogue:application", &["--workers", "1"]);
+    let (_, worker) = get_once(&server, "/pid").expect("a pid");
+    let worker: u32 = worker.parse().expect("a pid");
+    let before = peak_rss_kib(worker);
+
+    // 1 GiB, made by a generator 64 KiB at a time, to a client that does not read yet.
+    let mut slow = server.connect();
+    slow.write_all(b"GET /big?1024 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    std::thread::sleep(Duration::from_millis(300));
+    // Meanwhile the same worker (there is one) serves everybody else.
+    for _ in 0..5 {
+        assert_eq!(
+            get_once(&server, "/pid"),
+            Some((200, worker.to_string())),
+            "another client was not served while the slow one was not reading"
+        );
+    }
+    let stalled = peak_rss_kib(worker);
+    // Now it reads, all of it.
+    let mut received = 0u64;
+    let mut head = Vec::new();
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        let n = slow.read(&mut buffer).expect("read the body");
+        if n == 0 {
+            break;
+        }
+        if head.len() < 4096 && !head.windows(4).any(|w| w == b"\r\n\r\n") {
+            head.extend_from_slice(&buffer[..n]);
+            if let Some(end) = head.windows(4).position(|w| w == b"\r\n\r\n") {
+                received += (head.len() - end - 4) as u64;
+            }
+            continue;
+        }
+        received += n as u64;
+    }
+    assert!(String::from_utf8_lossy(&head).starts_with("HTTP/1.1 200 OK\r\n"));
+    assert_eq!(received, 1 << 30, "the whole gigabyte");
+    let after = peak_rss_kib(worker);
+    // The iterable was advanced only while under 64 KiB waited to be written: the worker's
+    // peak grew by a few pieces, not by the body (a server that buffered it: 1 GiB).
+    for (when, peak) in [("while the client did not read", stalled), ("after", after)] {
+        assert!(
+            peak < before + 16 * 1024,
+            "the worker's peak memory grew from {before} KiB to {peak} KiB {when}"
+        );
+    }
+}
+
+#[test]
+fn a_slow_page_stalls_the_other_connections_of_its_worker() {
+    let site = Site::new();
+    let server = start_epilogue(&site, "epilogue:application", &["--workers", "1"]);
+    let folder = tempfile::tempdir().expect("a folder");
+    let gate = folder.path().join("open");
+    let mut slow = server.connect();
+    let request = format!(
+        "GET /gate?{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        gate.display()
+    );
+    slow.write_all(request.as_bytes()).expect("send");
+    // The worker has taken the request (it logs it before calling the app).
+    assert!(poll_until(Duration::from_secs(5), || {
+        (server.stdout_lines().iter()).any(|line| line.contains("GET /gate?"))
+    }));
+    // One worker, busy in the app: another client is not answered, however long it waits.
+    let mut other = server.connect();
+    other
+        .write_all(b"GET /pid HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .expect("send");
+    other
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("a timeout");
+    let mut byte = [0u8; 1];
+    let waited = other.read(&mut byte).map_err(|error| error.kind());
+    assert!(
+        matches!(waited, Err(ErrorKind::WouldBlock | ErrorKind::TimedOut)),
+        "answered while the worker was inside the app: {waited:?}"
+    );
+    // The page ends: both are answered.
+    std::fs::write(&gate, b"").expect("open the gate");
+    let mut page = Vec::new();
+    slow.read_to_end(&mut page).expect("the slow page");
+    assert!(Reply::parse(&page).text().contains("gate opened"));
+    other.set_read_timeout(None).expect("no timeout");
+    let mut rest = Vec::new();
+    other.read_to_end(&mut rest).expect("the other page");
+    assert_eq!(Reply::parse(&rest).status, 200);
+}
+
+/// Runs `clients` threads, each making `requests` requests through `ask`, and returns every
+/// answer (`None`: a failed request).
+fn under_load<T: Send + 'static>(
+    clients: usize,
+    requests: usize,
+    ask: impl Fn(usize, usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let ask = std::sync::Arc::new(ask);
+    let threads: Vec<_> = (0..clients)
+        .map(|client| {
+            let ask = std::sync::Arc::clone(&ask);
+            std::thread::spawn(move || (0..requests).map(|i| ask(client, i)).collect::<Vec<T>>())
+        })
+        .collect();
+    (threads.into_iter())
+        .flat_map(|thread| thread.join().expect("a client thread"))
+        .collect()
+}
+
+#[test]
+fn max_requests_recycles_workers_under_load_and_no_request_fails() {
+    let site = Site::new();
+    let server = std::sync::Arc::new(start_epilogue(
+        &site,
+        "epilogue:application",
+        &[
+            "--workers",
+            "2",
+            "--max-requests",
+            "15",
+            "--max-requests-jitter",
+            "5",
+            "--no-request-log",
+        ],
+    ));
+    let load = std::sync::Arc::clone(&server);
+    // Two clients with a new connection per request, two that keep theirs alive and open a
+    // new one only when an answer says `Connection: close`, as HTTP clients do.
+    let answers = under_load(4, 60, move |client, _| {
+        thread_local! {
+            static KEPT: std::cell::RefCell<Option<(BufReader<TcpStream>, TcpStream)>> =
+                const { std::cell::RefCell::new(None) };
+        }
+        if client < 2 {
+            return get_once(&load, "/pid");
+        }
+        KEPT.with(|kept| {
+            let mut kept = kept.borrow_mut();
+            let (reader, writer) = kept.get_or_insert_with(|| open_connection(&load));
+            writer
+                .write_all(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
+                .ok()?;
+            let reply = read_response(reader, false);
+            if reply.header("Connection") == Some("close") {
+                *kept = None;
+            }
+            Some((reply.status, reply.text()))
+        })
+    });
+    let failed = answers
+        .iter()
+        .filter(|a| !matches!(a, Some((200, _))))
+        .count();
+    assert_eq!(failed, 0, "{failed} of {} requests failed", answers.len());
+    let mut pids: Vec<&str> = (answers.iter().flatten())
+        .map(|(_, pid)| pid.as_str())
+        .collect();
+    pids.sort();
+    pids.dedup();
+    // 240 requests, at most 20 a worker: a dozen workers at least, each forked afresh.
+    assert!(pids.len() >= 12, "only the workers {pids:?} answered");
+    assert!(poll_until(Duration::from_secs(5), || {
+        (server.stderr_lines().iter()).any(|line| line.contains("ended; starting another"))
+    }));
+    // --no-request-log: nothing on stdout after the banner.
+    assert!(
+        server.stdout_lines().is_empty(),
+        "{:?}",
+        server.stdout_lines()
+    );
+}
+
+#[test]
+fn a_raising_app_under_load_costs_only_its_own_requests() {
+    let site = Site::new();
+    let server = std::sync::Arc::new(start_epilogue(
+        &site,
+        "epilogue:application",
+        &["--workers", "2", "--no-request-log"],
+    ));
+    let load = std::sync::Arc::clone(&server);
+    let answers = under_load(4, 50, move |client, i| {
+        let path = match (client, i % 2) {
+            (0, 0) => "/boom",
+            (0, _) => "/late",
+            _ => "/pid",
+        };
+        (path, get_once(&load, path))
+    });
+    for (path, answer) in &answers {
+        match *path {
+            "/boom" => assert_eq!(answer.as_ref().map(|a| a.0), Some(500)),
+            // Too late for a 500: the connection is reset, that one alone.
+            "/late" => assert_eq!(answer, &None),
+            _ => assert_eq!(answer.as_ref().map(|a| a.0), Some(200), "{path}"),
+        }
+    }
+    let tracebacks = server.stderr_lines().join("\n");
+    assert!(tracebacks.contains("ValueError: boom, before the head"));
+    assert!(tracebacks.contains("RuntimeError: broken halfway"));
+    assert!(
+        !tracebacks.contains("ended; starting another"),
+        "{tracebacks}"
+    );
 }
