@@ -98,8 +98,12 @@ usage: cargo run --release -p bench -- [options]
                      (default: all these; python and nginx are skipped with a note when
                      missing), and, only when named: v4-python, v4-python-no-freeze (stage 4
                      built with its feature python, a hello-world WSGI app; the second with
-                     MINI_WEB_GC_FREEZE=0) and gunicorn (the same app, a sync worker per
-                     core; from the PATH or target/python-venv: see tests/python/)
+                     MINI_WEB_GC_FREEZE=0), gunicorn (the same app, a sync worker per
+                     core; from the PATH or target/python-venv: see tests/python/),
+                     v5-python (stage 5 built with its feature python), gunicorn-gthread
+                     and granian (--interface wsgi), each a worker per core
+  --python-app APP   the app of the Python rows: hello (14 bytes, the default) or flask
+                     (Flask's hello page, v4_configurable/dynamic/flask_app.py)
   --flood            instead of timing requests: each stage and nginx-per-core under a
                      slowloris flood and a slow-read flood (slowhttptest), its availability
                      probed every second; writes floods.md (see flood.rs)
@@ -164,6 +168,11 @@ fn parse_options() -> Result<Options, String> {
                 options.servers = Some(value()?.split(',').map(str::to_string).collect())
             }
             "--profile" => options.profile = value()?,
+            "--python-app" => servers::choose_python_app(match value()?.as_str() {
+                "hello" => servers::PythonApp::Hello,
+                "flask" => servers::PythonApp::Flask,
+                other => return Err(format!("no Python app called {other:?}\n\n{USAGE}")),
+            }),
             "--out" => options.out = PathBuf::from(value()?),
             "-h" | "--help" => {
                 print!("{USAGE}");
@@ -217,7 +226,13 @@ fn run() -> Result<(), String> {
         .iter()
         .any(|c| matches!(c, Contender::StagePython { .. }))
     {
-        build_python_stage(&options.profile, &bin_dir)?;
+        build_python_stage(&options.profile, &bin_dir, "v4_configurable")?;
+    }
+    if contenders
+        .iter()
+        .any(|c| matches!(c, Contender::EpiloguePython))
+    {
+        build_python_stage(&options.profile, &bin_dir, "v5_event_loop")?;
     }
     let site = Site::create().map_err(|e| format!("cannot make the site: {e}"))?;
     let load_before = load_average();
@@ -338,6 +353,9 @@ fn choose_contenders(options: &Options, notes: &mut Vec<String>) -> Result<Vec<C
         Contender::StagePython { gc_freeze: true },
         Contender::StagePython { gc_freeze: false },
         Contender::Gunicorn,
+        Contender::EpiloguePython,
+        Contender::GunicornThreads,
+        Contender::Granian,
     ];
     let named = |c: &Contender| {
         (options.servers.as_ref()).is_some_and(|list| list.iter().any(|key| key == c.key()))
@@ -363,10 +381,18 @@ fn choose_contenders(options: &Options, notes: &mut Vec<String>) -> Result<Vec<C
                 notes.push("python3 is not installed: its http.server was skipped".into())
             }
             // Asked for by name: missing, it is an error, not a note.
-            Contender::Gunicorn if servers::gunicorn_binary().is_none() => {
+            Contender::Gunicorn | Contender::GunicornThreads
+                if servers::gunicorn_binary().is_none() =>
+            {
                 return Err("gunicorn is not installed (neither on the PATH nor in \
                      target/python-venv): /usr/bin/python3 -m venv target/python-venv && \
                      target/python-venv/bin/pip install -r tests/python/requirements.txt"
+                    .into())
+            }
+            Contender::Granian if servers::granian_binary().is_none() => {
+                return Err("granian is not installed (neither on the PATH nor in \
+                     target/python-venv): target/python-venv/bin/pip install -r \
+                     tests/python/requirements.txt"
                     .into())
             }
             Contender::Nginx | Contender::NginxPerCore if servers::nginx_binary().is_none() => {
@@ -470,16 +496,16 @@ fn build(profile: &str, stages: &[&str]) -> Result<PathBuf, String> {
     }))
 }
 
-/// Builds stage 4 with its feature `python` and keeps it beside the plain one, as
+/// Builds a stage (4 or 5) with its feature `python` and keeps it beside the plain one, as
 /// `v4_configurable-python`; then builds the plain one again, which puts its own binary back.
 /// (Both builds stay in cargo's cache: the second is a copy, not a compilation.)
-fn build_python_stage(profile: &str, bin_dir: &Path) -> Result<(), String> {
+fn build_python_stage(profile: &str, bin_dir: &Path, package: &str) -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let run = |features: &[&str]| -> Result<(), String> {
         let mut command = Command::new(&cargo);
         command
             .current_dir(workspace_root())
-            .args(["build", "--profile", profile, "-p", "v4_configurable"])
+            .args(["build", "--profile", profile, "-p", package])
             .args(features);
         eprintln!("building: {command:?}");
         let status = command
@@ -489,13 +515,13 @@ fn build_python_stage(profile: &str, bin_dir: &Path) -> Result<(), String> {
             Ok(())
         } else {
             Err(format!(
-                "building stage 4 with Python failed ({status}): it needs python3-dev"
+                "building {package} with Python failed ({status}): it needs python3-dev"
             ))
         }
     };
     run(&["--features", "python"])?;
-    let target = bin_dir.join(servers::PYTHON_STAGE_BINARY);
-    std::fs::copy(bin_dir.join("v4_configurable"), &target)
+    let target = bin_dir.join(format!("{package}-python"));
+    std::fs::copy(bin_dir.join(package), &target)
         .map_err(|e| format!("cannot copy to {}: {e}", target.display()))?;
     run(&[])
 }
@@ -578,7 +604,7 @@ fn tool_versions(contenders: &[Contender]) -> Vec<String> {
                 "Stage 4 with Python: `v4_configurable` built with `--features python`, serving \
                  `tests/python/hello.py` (`{}`, a 14-byte body with its Content-Length) in the \
                  child forked for each connection; `gc.freeze()` after the import",
-                servers::PYTHON_APP
+                servers::python_app()
             )),
             Contender::StagePython { gc_freeze: false } => tools.push(
                 "The same, started with `MINI_WEB_GC_FREEZE=0`: no `gc.freeze()`".into(),
@@ -593,6 +619,26 @@ fn tool_versions(contenders: &[Contender]) -> Vec<String> {
                     .trim_start_matches("(version ")
                     .trim_end_matches(')'),
                 std::thread::available_parallelism().map_or(1, |n| n.get())
+            )),
+            Contender::EpiloguePython => tools.push(format!(
+                "Stage 5 with Python: `v5_event_loop` built with `--features python`, serving \
+                 `{}` from `{}`, imported in the master, called inline in each worker's event \
+                 loop, a worker per core, `--no-request-log`: no line per request",
+                servers::python_app(),
+                servers::python_apps().display()
+            )),
+            Contender::GunicornThreads => tools.push(
+                "gunicorn gthread peer: the same gunicorn, `-k gthread` (a pool of threads per \
+                 worker, connections kept alive), a worker per core, no access log"
+                    .into(),
+            ),
+            Contender::Granian => tools.push(format!(
+                "granian peer: granian {} (`--interface wsgi --workers N --no-access-log`: Rust \
+                 I/O threads, the app called from a thread pool through the GIL), the same app",
+                servers::granian_binary()
+                    .map(|g| command_line(&g.to_string_lossy(), &["--version"]))
+                    .unwrap_or_default()
+                    .trim_start_matches("granian ")
             )),
             Contender::NginxPerCore => tools.push(format!(
                 "nginx, a worker per core: the same nginx with `worker_processes {}` (as many \

@@ -57,9 +57,11 @@ pub fn measure(
     let pid = match contender {
         Contender::Python => server.pid(),
         // They serve no files (see `Contender::path_for`): never measured here.
-        Contender::StagePython { .. } | Contender::Gunicorn => {
-            return Err(fail("serves no files".into()))
-        }
+        Contender::StagePython { .. }
+        | Contender::Gunicorn
+        | Contender::EpiloguePython
+        | Contender::GunicornThreads
+        | Contender::Granian => return Err(fail("serves no files".into())),
         // nginx's worker was there before we connected; a stage's child was forked for us.
         Contender::Nginx => *before
             .first()

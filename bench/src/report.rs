@@ -362,6 +362,9 @@ fn colour(contender: &Contender) -> &'static str {
         Contender::StagePython { gc_freeze: true } => "#b4a7d6",
         Contender::StagePython { gc_freeze: false } => "#d9d2e9",
         Contender::Gunicorn => "#cc0000",
+        Contender::EpiloguePython => "#674ea7",
+        Contender::GunicornThreads => "#e06666",
+        Contender::Granian => "#f1c232",
     }
 }
 

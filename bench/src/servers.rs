@@ -72,16 +72,51 @@ pub enum Contender {
     /// gunicorn, the pre-fork server most WSGI apps run on: the same app, sync workers, one per
     /// core. Only when asked for (`--servers gunicorn`).
     Gunicorn,
+    /// Stage 5 built with its feature `python`: the same app, called inline in a worker's event
+    /// loop, a worker per core, no request log. Only when asked for (`--servers v5-python`).
+    EpiloguePython,
+    /// gunicorn with threaded workers (`-k gthread`), which keep connections alive. Only when
+    /// asked for (`--servers gunicorn-gthread`).
+    GunicornThreads,
+    /// granian (`--interface wsgi`): Rust I/O, the app called from a thread pool. Only when
+    /// asked for (`--servers granian`).
+    Granian,
 }
 
-/// The hello-world WSGI app that stage 4 with Python and gunicorn both serve.
-pub const PYTHON_APP: &str = "hello:application";
-/// The path both are asked for: it ends in `.py`, so stage 4 hands it to the app.
+/// The WSGI app every Python row serves (`--python-app`): the 14-byte hello-world app, or
+/// Flask's hello page (stage 4's `flask_app.py`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PythonApp {
+    Hello,
+    Flask,
+}
+
+static PYTHON_APP_CHOSEN: std::sync::OnceLock<PythonApp> = std::sync::OnceLock::new();
+
+/// Chooses the app of the Python rows, once, before any server starts.
+pub fn choose_python_app(app: PythonApp) {
+    let _ = PYTHON_APP_CHOSEN.set(app);
+}
+
+/// The chosen app's `MODULE:CALLABLE`.
+pub fn python_app() -> &'static str {
+    match PYTHON_APP_CHOSEN.get() {
+        Some(PythonApp::Flask) => "flask_app:app",
+        _ => "hello:application",
+    }
+}
+
+/// The path every Python row is asked for: it ends in `.py`, so stage 4 hands it to the app
+/// (stage 5 hands it every path).
 pub const PYTHON_PAGE: &str = "/hello.py";
 
-/// The folder of the hello-world app (the tests' Python apps).
+/// The folder of the chosen app: the tests' Python apps, or stage 4's own for Flask.
 pub fn python_apps() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/python")
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    match PYTHON_APP_CHOSEN.get() {
+        Some(PythonApp::Flask) => root.join("v4_configurable/dynamic"),
+        _ => root.join("tests/python"),
+    }
 }
 
 impl Contender {
@@ -96,6 +131,9 @@ impl Contender {
             Contender::StagePython { gc_freeze: true } => "v4_configurable + Python",
             Contender::StagePython { gc_freeze: false } => "v4_configurable + Python, no gc.freeze",
             Contender::Gunicorn => "gunicorn, a sync worker per core",
+            Contender::EpiloguePython => "v5_event_loop + Python",
+            Contender::GunicornThreads => "gunicorn gthread, a worker per core",
+            Contender::Granian => "granian wsgi, a worker per core",
         }
     }
 
@@ -110,6 +148,9 @@ impl Contender {
             Contender::StagePython { gc_freeze: true } => "v4-python",
             Contender::StagePython { gc_freeze: false } => "v4-python-no-freeze",
             Contender::Gunicorn => "gunicorn",
+            Contender::EpiloguePython => "v5-python",
+            Contender::GunicornThreads => "gunicorn-gthread",
+            Contender::Granian => "granian",
         }
     }
 
@@ -118,12 +159,19 @@ impl Contender {
         match self {
             Contender::Stage(stage) => stage.workers,
             Contender::NginxPerCore => true,
+            // gunicorn's sync workers close after each answer; timed with `-k` too, beside the
+            // Python servers that keep connections, so the two tables hold the same rows.
+            Contender::EpiloguePython | Contender::GunicornThreads | Contender::Granian => true,
+            Contender::Gunicorn => true,
             _ => false,
         }
     }
 
     pub fn is_stage(&self) -> bool {
-        matches!(self, Contender::Stage(_) | Contender::StagePython { .. })
+        matches!(
+            self,
+            Contender::Stage(_) | Contender::StagePython { .. } | Contender::EpiloguePython
+        )
     }
 
     /// The path to request in a scenario, or `None` if this server has nothing to serve there
@@ -131,10 +179,8 @@ impl Contender {
     pub fn path_for(&self, scenario: Scenario) -> Option<&'static str> {
         match (scenario, self) {
             // The Python rows time their app alone: stage 4's files are timed in its own row.
-            (Scenario::DynamicPage, Contender::StagePython { .. } | Contender::Gunicorn) => {
-                Some(PYTHON_PAGE)
-            }
-            (_, Contender::StagePython { .. } | Contender::Gunicorn) => None,
+            (Scenario::DynamicPage, c) if c.is_python() => Some(PYTHON_PAGE),
+            (_, c) if c.is_python() => None,
             (Scenario::SmallPage, _) => Some(SMALL_PAGE),
             (Scenario::MediumFile, Contender::Ceiling) => None,
             (Scenario::MediumFile, _) => Some(MEDIUM_FILE),
@@ -143,6 +189,18 @@ impl Contender {
             (Scenario::DynamicPage, Contender::Ceiling) => Some("/index.py"),
             (Scenario::DynamicPage, _) => None,
         }
+    }
+
+    /// Whether it serves the Python app (and nothing else is timed on it).
+    pub fn is_python(&self) -> bool {
+        matches!(
+            self,
+            Contender::StagePython { .. }
+                | Contender::Gunicorn
+                | Contender::EpiloguePython
+                | Contender::GunicornThreads
+                | Contender::Granian
+        )
     }
 
     /// Starts the server on `site`. `bin_dir` holds the built stages and the ceiling.
@@ -214,16 +272,39 @@ impl Contender {
                 let mut command = Command::new(bin_dir.join(PYTHON_STAGE_BINARY));
                 command
                     .arg("0")
-                    .arg(PYTHON_APP)
+                    .arg(python_app())
                     .arg("--config")
                     .arg(&config)
+                    .env("PYTHONPATH", python_path())
                     .env_remove("HOST");
                 if !gc_freeze {
                     command.env("MINI_WEB_GC_FREEZE", "0");
                 }
                 Running::spawn(self.name(), command, site, port_from_serving_line)
             }
-            Contender::Gunicorn => start_gunicorn(site),
+            Contender::EpiloguePython => {
+                let config = site.dir().join("web_server-python.conf");
+                let text = format!(
+                    "{{\"static_path\": {:?}, \"dynamic_path\": {:?}}}",
+                    site.root().display().to_string(),
+                    python_apps().display().to_string()
+                );
+                fs::write(&config, text)
+                    .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+                let mut command = Command::new(bin_dir.join(PYTHON_EPILOGUE_BINARY));
+                command
+                    .arg("0")
+                    .arg(python_app())
+                    .arg("--config")
+                    .arg(&config)
+                    .arg("--no-request-log")
+                    .env("PYTHONPATH", python_path())
+                    .env_remove("HOST");
+                Running::spawn(self.name(), command, site, port_from_serving_line)
+            }
+            Contender::Gunicorn => start_python_peer(site, *self),
+            Contender::GunicornThreads => start_python_peer(site, *self),
+            Contender::Granian => start_python_peer(site, *self),
             Contender::Nginx => start_nginx(site, 1, false),
             Contender::NginxPerCore => {
                 let cores = thread::available_parallelism().map_or(1, |n| n.get());
@@ -397,9 +478,37 @@ impl Drop for Running {
 
 /// Where the benchmark puts stage 4 built with the feature `python` (beside the plain build).
 pub const PYTHON_STAGE_BINARY: &str = "v4_configurable-python";
+/// And stage 5.
+pub const PYTHON_EPILOGUE_BINARY: &str = "v5_event_loop-python";
 
 /// gunicorn: on the PATH, or in the virtualenv the Python tests use (`target/python-venv`).
 pub fn gunicorn_binary() -> Option<PathBuf> {
+    python_tool("gunicorn")
+}
+
+/// granian, found as gunicorn is.
+pub fn granian_binary() -> Option<PathBuf> {
+    python_tool("granian")
+}
+
+/// Where an embedded Python finds Flask: `PYTHONPATH` as given, or the packages of
+/// `target/python-venv`, where gunicorn and granian come from.
+fn python_path() -> String {
+    if let Ok(path) = std::env::var("PYTHONPATH") {
+        return path;
+    }
+    let lib = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python-venv/lib");
+    let found = fs::read_dir(&lib).ok().and_then(|entries| {
+        (entries.flatten())
+            .map(|entry| entry.path().join("site-packages"))
+            .find(|path| path.is_dir())
+    });
+    found.map_or_else(String::new, |path| path.display().to_string())
+}
+
+/// A Python server's command: on the PATH, or in `target/python-venv` (pinned in
+/// `tests/python/requirements.txt`).
+fn python_tool(name: &str) -> Option<PathBuf> {
     let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python-venv/bin");
     let on_path = std::env::var_os("PATH")
         .map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
@@ -407,37 +516,71 @@ pub fn gunicorn_binary() -> Option<PathBuf> {
     on_path
         .into_iter()
         .chain([venv])
-        .map(|dir| dir.join("gunicorn"))
+        .map(|dir| dir.join(name))
         .find(|path| path.is_file())
 }
 
-/// gunicorn with sync workers, one per core (`-w N -k sync`), serving the hello-world app:
-/// the usual way a WSGI app is deployed (behind nginx, which we leave out, as for stage 4).
-/// No access log, as for every other server here.
-fn start_gunicorn(site: &Site) -> Result<Running, String> {
-    let binary = gunicorn_binary().ok_or("gunicorn is not installed")?;
+/// A Python server with a worker per core, serving the chosen app, no access log (none of the
+/// servers here logs a request): gunicorn with sync workers (`-k sync`, the usual way a WSGI
+/// app is deployed, behind nginx, which we leave out, as for stage 4), gunicorn with threaded
+/// workers (`-k gthread`, which keep connections), or granian (`--interface wsgi`).
+fn start_python_peer(site: &Site, contender: Contender) -> Result<Running, String> {
+    let name = contender.key();
+    let binary = match contender {
+        Contender::Granian => granian_binary(),
+        _ => gunicorn_binary(),
+    }
+    .ok_or(format!("{name} is not installed"))?;
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
-        .map_err(|e| format!("gunicorn: no free port: {e}"))?
+        .map_err(|e| format!("{name}: no free port: {e}"))?
         .port();
     let workers = thread::available_parallelism().map_or(1, |n| n.get());
-    let log =
-        File::create(site.dir().join("gunicorn.log")).map_err(|e| format!("gunicorn: {e}"))?;
+    let log_file = site.dir().join(format!("{name}.log"));
+    let log = File::create(&log_file).map_err(|e| format!("{name}: {e}"))?;
     let mut command = Command::new(binary);
+    match contender {
+        Contender::Granian => {
+            command
+                .args([
+                    "--interface",
+                    "wsgi",
+                    "--no-access-log",
+                    "--host",
+                    "127.0.0.1",
+                ])
+                .args([
+                    "--workers",
+                    &workers.to_string(),
+                    "--port",
+                    &port.to_string(),
+                ])
+                .arg("--working-dir")
+                .arg(python_apps())
+                .arg(python_app());
+        }
+        _ => {
+            let kind = match contender {
+                Contender::GunicornThreads => "gthread",
+                _ => "sync",
+            };
+            command
+                .args(["-w", &workers.to_string(), "-k", kind, "-b"])
+                .arg(format!("127.0.0.1:{port}"))
+                .arg("--chdir")
+                .arg(python_apps())
+                .arg(python_app());
+        }
+    }
     command
-        .args(["-w", &workers.to_string(), "-k", "sync", "-b"])
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--chdir")
-        .arg(python_apps())
-        .arg(PYTHON_APP)
         .stdin(Stdio::null())
-        .stdout(log.try_clone().map_err(|e| format!("gunicorn: {e}"))?)
+        .stdout(log.try_clone().map_err(|e| format!("{name}: {e}"))?)
         .stderr(log);
     let child = command
         .spawn()
-        .map_err(|e| format!("gunicorn: cannot start: {e}"))?;
+        .map_err(|e| format!("{name}: cannot start: {e}"))?;
     let running = Running {
-        name: Contender::Gunicorn.name(),
+        name: contender.name(),
         port,
         child,
     };
@@ -451,8 +594,8 @@ fn start_gunicorn(site: &Site) -> Result<Running, String> {
         }
         thread::sleep(Duration::from_millis(50));
     }
-    let log = std::fs::read_to_string(site.dir().join("gunicorn.log")).unwrap_or_default();
-    Err(format!("gunicorn did not start: {}", log.trim()))
+    let log = std::fs::read_to_string(&log_file).unwrap_or_default();
+    Err(format!("{name} did not start: {}", log.trim()))
 }
 
 /// Whether nginx is installed (Debian: `/usr/sbin/nginx`, often not on a user's PATH).

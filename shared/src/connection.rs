@@ -21,6 +21,13 @@
 //! before it closes. Requests that arrive together (pipelining) are answered in order, each
 //! once the one before it has been written: a client that stops reading stops being served,
 //! and its requests cost the worker nothing but the buffer they sit in.
+//!
+//! A stage that hands bodies to its framework (stage 5 with a Python app) sets
+//! [`Limits::keep_bodies`]: a request is then ready only once its whole body is in, and
+//! [`Connection::take_body`] hands it over. A response may be made as it is sent
+//! ([`Connection::send_stream`]): its [`Producer`] is asked for more only while less than
+//! [`UNSENT_BOUND`] bytes wait to be written, so a huge body sent to a slow reader costs a
+//! buffer, not its size in memory.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -31,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::sendfile::sendfile;
+use nix::sys::socket::{setsockopt, sockopt};
 
 use crate::children::env_number;
 use crate::chunked::Chunked;
@@ -49,6 +57,26 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5);
 /// and bounds what one client can hold. Override with env `MINI_WEB_MAX_REQUESTS`.
 pub const DEFAULT_MAX_REQUESTS: u64 = 1000;
 
+/// How many bytes of a response may wait to be written before its [`Producer`] is asked for
+/// more: the socket's own buffer holds about as much, so the client never waits for us, and a
+/// body of any size costs a worker this much memory per connection.
+pub const UNSENT_BOUND: usize = 64 * 1024;
+
+/// A response body made as it is sent (a Python app's iterable), asked for its next piece
+/// only when the previous ones have (nearly) gone out.
+pub trait Producer {
+    /// The next bytes to write, empty if there are none yet; `Ok(None)` once the body is whole.
+    /// An error means the body broke off: the connection is reset, so the client cannot take
+    /// half a body for a whole one.
+    fn next_bytes(&mut self) -> io::Result<Option<Vec<u8>>>;
+}
+
+impl std::fmt::Debug for dyn Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Producer")
+    }
+}
+
 /// How long, and how many requests, a connection may last.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -58,6 +86,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// Requests served on one connection, at most.
     pub max_requests: u64,
+    /// Read each request's body whole before it is ready, for [`Connection::take_body`]
+    /// (up to [`MAX_BODY`], 413 beyond). Off, a body is read past and dropped.
+    pub keep_bodies: bool,
 }
 
 impl Limits {
@@ -70,6 +101,7 @@ impl Limits {
             idle_timeout: env_number("MINI_WEB_KEEPALIVE_MS")?
                 .map_or(DEFAULT_IDLE_TIMEOUT, Duration::from_millis),
             max_requests: env_number("MINI_WEB_MAX_REQUESTS")?.unwrap_or(DEFAULT_MAX_REQUESTS),
+            keep_bodies: false,
         })
     }
 }
@@ -88,13 +120,21 @@ pub fn raise_open_file_limit() {
     }
 }
 
-/// A request whose head is in and whose body in chunks is still coming: it is answered only
-/// once the last chunk is in, because only the chunks say where it ends, and a body that
-/// breaks their grammar must be refused, not answered.
+/// A request whose head is in and whose body is still coming: it is answered only once the
+/// body is whole. A body in chunks always waits (only the chunks say where it ends, and a body
+/// that breaks their grammar must be refused, not answered); one with a `Content-Length`
+/// waits when the stage keeps bodies ([`Limits::keep_bodies`]).
 #[derive(Debug)]
 struct Incoming {
     head: Head,
-    chunks: Chunked,
+    body: Body,
+}
+
+/// A body being read: its chunks being decoded, or the bytes a `Content-Length` announced.
+#[derive(Debug)]
+enum Body {
+    Chunked(Chunked),
+    Length { bytes: Vec<u8>, left: usize },
 }
 
 /// Something queued to be written: bytes (heads, pages, small files), or a file to `sendfile`.
@@ -127,8 +167,12 @@ pub struct Connection {
     served: u64,
     /// The request [`Connection::request_ready`] found, until [`Connection::read_head`] takes it.
     request: Option<Result<Head, HttpError>>,
-    /// A request whose body in chunks is still arriving.
+    /// A request whose body is still arriving.
     incoming: Option<Incoming>,
+    /// The body of the request being answered, when the stage keeps bodies.
+    body: Option<Vec<u8>>,
+    /// The rest of the response being sent, made as the socket takes it.
+    producer: Option<Box<dyn Producer>>,
     /// Bytes of a `Content-Length` body still to come and be dropped before the next request's
     /// head: the body's end is known from the head, so its answer need not wait for it.
     skip: u64,
@@ -169,6 +213,8 @@ impl Connection {
             served: 0,
             request: None,
             incoming: None,
+            body: None,
+            producer: None,
             skip: 0,
             head_only: false,
             responded: false,
@@ -200,6 +246,7 @@ impl Connection {
     pub fn wants_read(&self) -> bool {
         self.lingering.is_some()
             || (self.output.is_empty()
+                && self.producer.is_none()
                 && !self.closing
                 && !self.peer_done
                 && self.input.len() <= request::MAX_HEAD)
@@ -207,7 +254,7 @@ impl Connection {
 
     /// Whether the loop should watch for room to write: while a response is queued.
     pub fn wants_write(&self) -> bool {
-        !self.output.is_empty()
+        !self.output.is_empty() || self.producer.is_some()
     }
 
     /// Whether the connection is over: the loop drops it, which closes the socket.
@@ -275,6 +322,8 @@ impl Connection {
                 "{}: connection ended early: the client stopped reading",
                 self.peer
             );
+            // Dropped: a Python body's close() runs now.
+            self.producer = None;
             self.done = true;
         }
         if self.lingering.is_some() {
@@ -290,18 +339,19 @@ impl Connection {
     /// that does not read them asks nothing more.
     ///
     /// The next head is looked for only where the body before it ends: bytes announced by
-    /// `Content-Length` are dropped first (no stage here reads a body), and a body in chunks
-    /// is read to its last chunk. Reading the next request from anywhere else is how a
-    /// request is smuggled inside another one's body.
+    /// `Content-Length` are dropped first (or, if the stage keeps bodies, read before the
+    /// request is ready), and a body in chunks is read to its last chunk. Reading the next
+    /// request from anywhere else is how a request is smuggled inside another one's body.
     pub fn request_ready(&mut self) -> bool {
         if self.request.is_some() {
             return true;
         }
-        if self.done || self.closing || !self.output.is_empty() || !self.skip_body() {
+        let answering = !self.output.is_empty() || self.producer.is_some();
+        if self.done || self.closing || answering || !self.skip_body() {
             return false;
         }
         let outcome = match self.incoming.take() {
-            Some(incoming) => self.read_chunks(incoming),
+            Some(incoming) => self.read_body(incoming),
             None => self.next_head(),
         };
         let Some(outcome) = outcome else {
@@ -331,6 +381,21 @@ impl Connection {
         };
         match head.framing {
             Framing::None => Some(Ok(head)),
+            Framing::Length(length) if self.limits.keep_bodies => {
+                let Some(left) = usize::try_from(length).ok().filter(|&n| n <= MAX_BODY) else {
+                    // Refused before a byte of it is read; the close lingers (`unread`).
+                    return Some(Err(HttpError::BodyTooLarge(MAX_BODY)));
+                };
+                self.deadline = Instant::now() + BODY_TIME;
+                if head.expects_continue() && self.input.len() < left {
+                    self.queue_bytes(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec());
+                }
+                let bytes = Vec::with_capacity(left.min(self.input.len()));
+                self.read_body(Incoming {
+                    head,
+                    body: Body::Length { bytes, left },
+                })
+            }
             Framing::Length(length) => {
                 // Dropped after the answer. A body too large to be worth dropping ends the
                 // connection instead (`unread`: the close lingers).
@@ -348,8 +413,8 @@ impl Connection {
                     // Not a response: the real one follows, once the body is in.
                     self.queue_bytes(b"HTTP/1.1 100 Continue\r\n\r\n".to_vec());
                 }
-                let chunks = Chunked::new(MAX_BODY);
-                self.read_chunks(Incoming { head, chunks })
+                let body = Body::Chunked(Chunked::new(MAX_BODY));
+                self.read_body(Incoming { head, body })
             }
         }
     }
@@ -402,18 +467,36 @@ impl Connection {
         }
     }
 
-    /// Decodes what has come of a body in chunks (and drops it: no stage here reads a body).
-    /// The request, once the last chunk is in; `None` while more is to come.
-    fn read_chunks(&mut self, mut incoming: Incoming) -> Option<Result<Head, HttpError>> {
-        match incoming.chunks.feed(&self.input) {
-            Ok(used) => self.input.drain(..used),
-            Err(error) => return Some(Err(error)),
+    /// Takes what has come of the body: decodes chunks, or collects the bytes its
+    /// `Content-Length` announced. The request, once the body is whole (kept for
+    /// [`Connection::take_body`] if the stage keeps bodies, dropped if not); `None` while more
+    /// is to come.
+    fn read_body(&mut self, mut incoming: Incoming) -> Option<Result<Head, HttpError>> {
+        let whole = match &mut incoming.body {
+            Body::Chunked(chunks) => match chunks.feed(&self.input) {
+                Ok(used) => {
+                    self.input.drain(..used);
+                    chunks.is_done()
+                }
+                Err(error) => return Some(Err(error)),
+            },
+            Body::Length { bytes, left } => {
+                let take = self.input.len().min(*left);
+                bytes.extend(self.input.drain(..take));
+                *left -= take;
+                *left == 0
+            }
         };
-        if incoming.chunks.is_done() {
+        if whole {
+            self.body = match incoming.body {
+                _ if !self.limits.keep_bodies => None,
+                Body::Chunked(chunks) => Some(chunks.into_body()),
+                Body::Length { bytes, .. } => Some(bytes),
+            };
             Some(Ok(incoming.head))
         } else if self.peer_done {
             Some(Err(HttpError::Malformed(
-                "the request ended before its last chunk",
+                "the request ended before its body did",
             )))
         } else if self.timed_out {
             Some(Err(HttpError::Timeout))
@@ -430,6 +513,18 @@ impl Connection {
         self.request.take().unwrap_or(Err(HttpError::Closed))
     }
 
+    /// The whole body of the request being answered (empty if it had none), when the stage
+    /// keeps bodies ([`Limits::keep_bodies`]); it was read, and decoded if it came in chunks,
+    /// before the request was ready.
+    pub fn take_body(&mut self) -> Vec<u8> {
+        self.body.take().unwrap_or_default()
+    }
+
+    /// Whether the request was `HEAD`: the answer is its head alone.
+    pub fn is_head_only(&self) -> bool {
+        self.head_only
+    }
+
     /// Says whether the connection stays open after this response: if the stage `wanted` it
     /// (from the request's version and `Connection` header), the connection has requests left
     /// under [`Limits::max_requests`], the request was read to its end, and the client has not
@@ -438,6 +533,12 @@ impl Connection {
         self.keep_alive =
             wanted && self.served < self.limits.max_requests && !self.unread && !self.peer_done;
         self.keep_alive
+    }
+
+    /// Makes the next answer this connection's last (`Connection: close`), whichever request it
+    /// is: the worker is retiring. One already promised to keep the connection stays so.
+    pub fn last_request(&mut self) {
+        self.limits.max_requests = self.served.max(1);
     }
 
     /// Whether the current response keeps the connection open (`Connection: keep-alive`).
@@ -494,6 +595,21 @@ impl Connection {
         Ok(())
     }
 
+    /// Queues `head` (with as much of the body as is made already, framed by the caller, who
+    /// also leaves it out for `HEAD`), then sends what `producer` makes as the socket takes
+    /// it: it is asked for more only while less than [`UNSENT_BOUND`] bytes wait to be
+    /// written.
+    pub fn send_stream(
+        &mut self,
+        head: Vec<u8>,
+        producer: Option<Box<dyn Producer>>,
+    ) -> io::Result<()> {
+        self.start_response()?;
+        self.queue_bytes(head);
+        self.producer = producer;
+        Ok(())
+    }
+
     /// Queues the HTML page for an error status (see [`client::error_page`]). After a request
     /// that was read whole (a 404, a 405), the connection stays open if the stage said so, as
     /// nginx does: its framing is intact. After a refusal ([`Connection::reject`]) it closes,
@@ -537,7 +653,11 @@ impl Connection {
         if self.done {
             return;
         }
-        while let Some(piece) = self.output.front_mut() {
+        loop {
+            self.produce();
+            let Some(piece) = self.output.front_mut() else {
+                break;
+            };
             let result = match piece {
                 Piece::Bytes { bytes, sent } => match self.stream.write(&bytes[*sent..]) {
                     Ok(0) => Err(io::ErrorKind::WriteZero.into()),
@@ -577,6 +697,9 @@ impl Connection {
                 }
             }
         }
+        if self.done {
+            return;
+        }
         if self.closing {
             self.close_when_written();
         } else if self.incoming.is_none() {
@@ -596,11 +719,50 @@ impl Connection {
     }
     // ANCHOR_END: flush
 
+    /// Asks the producer for more of the response while little of it waits to be written.
+    /// A producer that broke off resets the connection (`SO_LINGER` 0, as
+    /// [`Client::abort`](crate::Client::abort) does): a client must never take a body that
+    /// ends early for a whole one.
+    fn produce(&mut self) {
+        while self.unsent() < UNSENT_BOUND {
+            let Some(producer) = self.producer.as_mut() else {
+                return;
+            };
+            match producer.next_bytes() {
+                Ok(Some(bytes)) if bytes.is_empty() => {}
+                Ok(Some(bytes)) => self.queue_bytes(bytes),
+                Ok(None) => self.producer = None,
+                Err(_) => {
+                    let linger = nix::libc::linger {
+                        l_onoff: 1,
+                        l_linger: 0,
+                    };
+                    let _ = setsockopt(&self.stream, sockopt::Linger, &linger);
+                    self.producer = None;
+                    self.output.clear();
+                    self.done = true;
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Bytes queued and not yet written.
+    fn unsent(&self) -> usize {
+        let left = |piece: &Piece| match piece {
+            Piece::Bytes { bytes, sent } => bytes.len() - sent,
+            Piece::File { left, .. } => usize::try_from(*left).unwrap_or(usize::MAX),
+        };
+        self.output.iter().map(left).fold(0, usize::saturating_add)
+    }
+
     /// Logs a connection that failed (a hang-up or reset in the middle) in one line, as
     /// [`end_child`](crate::end_child) does, and gives it up.
     fn fail(&mut self, error: &io::Error) {
         crate::log!("{}: connection ended early: {error}", self.peer);
         self.output.clear();
+        // Dropped: a Python body's close() runs now.
+        self.producer = None;
         self.done = true;
     }
 
@@ -608,7 +770,7 @@ impl Connection {
     /// lingering close (see [`Client::finish`](crate::Client)): shut our side, so the client
     /// sees the end of the answer, and read what still comes for a moment before closing.
     fn close_when_written(&mut self) {
-        if !self.output.is_empty() || self.lingering.is_some() {
+        if !self.output.is_empty() || self.producer.is_some() || self.lingering.is_some() {
             return;
         }
         let body_to_come = self.skip > 0 || self.incoming.is_some();
@@ -624,10 +786,15 @@ impl Connection {
         let _ = self.on_readable();
     }
 
-    /// Appends bytes to the queue, into the last piece if that is bytes too: pipelined small
-    /// answers go out in one write.
+    /// Appends bytes to the queue, into the last piece if that is bytes not yet begun:
+    /// pipelined small answers go out in one write. (A piece half written is not grown: it
+    /// would keep its written part, and a long stream would pile up behind it.)
     fn queue_bytes(&mut self, bytes: Vec<u8>) {
-        if let Some(Piece::Bytes { bytes: last, .. }) = self.output.back_mut() {
+        if let Some(Piece::Bytes {
+            bytes: last,
+            sent: 0,
+        }) = self.output.back_mut()
+        {
             last.extend_from_slice(&bytes);
         } else {
             self.output.push_back(Piece::Bytes { bytes, sent: 0 });

@@ -18,7 +18,8 @@
 //!   close" that lets the client read an early error.
 //! - [`connection`]: the same for an event loop (stage 5): a non-blocking connection that reads
 //!   heads as they trickle in, queues responses and writes them as the socket takes them, and
-//!   stays open between requests (keep-alive).
+//!   stays open between requests (keep-alive); for a stage that asks, it reads bodies whole,
+//!   and it sends a body made as it goes (a Python app's) only as fast as the client takes it.
 //! - [`request`]: the head's end, its grammar and its framing (where the body ends, checked so
 //!   that no request can hide inside another), percent-decoding, the error statuses.
 //! - `chunked`: a body sent in chunks, decoded by its grammar as its bytes arrive.
@@ -26,8 +27,9 @@
 //!   and the content type of a file.
 //! - `child_alloc`: the memory allocator: `malloc` in the server, a fresh arena in each child
 //!   (a forked child pays for every page of the parent's heap it writes to).
-//! - `python` (cargo feature `python`, stage 4 only): Python WSGI applications, embedded with
-//!   PyO3: imported once before any fork, called in each child with a PEP 3333 environ.
+//! - `python` (cargo feature `python`, stages 4 and 5): Python WSGI applications, embedded
+//!   with PyO3: imported once before any fork, called with a PEP 3333 environ in each child
+//!   (stage 4) or inline in each worker's loop (stage 5).
 //! - [`log!`] (in `log`): one line on stderr in one `write`, so children logging at once never
 //!   mix lines.
 //!

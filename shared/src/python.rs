@@ -1,13 +1,15 @@
-//! Stage 4's Python apps (cargo feature `python`): any WSGI application, run by the Rust server.
+//! Python WSGI applications (cargo feature `python`, stages 4 and 5): any WSGI application,
+//! run by the Rust server.
 //!
 //! The tutorial's fourth version imports the framework named on its command line and calls it
-//! with an environ and a `start_response`. With this feature stage 4 does the same for real
-//! Python: it embeds CPython (through PyO3), imports `MODULE` from the config's `dynamic_path`,
-//! takes `CALLABLE` from it, and runs it for every `.py` request, in that request's forked
-//! child. Any framework that keeps the contract (PEP 3333: Flask, Django, Bottle, our own
-//! `tiny_frame.py`) then runs on a server it has never heard of.
+//! with an environ and a `start_response`. With this feature stages 4 and 5 do the same for
+//! real Python: they embed CPython (through PyO3), import `MODULE` from the config's
+//! `dynamic_path`, take `CALLABLE` from it, and run it: stage 4 for every `.py` request, in
+//! that request's forked child; stage 5 for every request outside `static_url`, inline in a
+//! worker's event loop. Any framework that keeps the contract (PEP 3333: Flask, Django,
+//! Bottle, our own `tiny_frame.py`) then runs on a server it has never heard of.
 //!
-//! Stage 4's `main.rs` shows only where the two meet: a name is a built-in framework or a
+//! A stage's `main.rs` shows only where the two meet: a name is a built-in framework or a
 //! Python one, and a Python one answers its request here. Everything below is what any WSGI
 //! server must get right and no stage teaches.
 //!
@@ -16,10 +18,13 @@
 //! - [`App::import`]: once, in the parent, before any fork: the interpreter starts, `sys.path`
 //!   gets `dynamic_path`, the module is imported, the callable found, and `gc.freeze()` keeps
 //!   the collector out of the pages every child shares with the parent.
-//! - [`App::serve`]: in a forked child, one request: Python made safe after `fork`, the body
-//!   read, the environ built, the app called, its answer checked and sent.
+//! - [`App::serve`]: one request, on either kind of connection ([`Transport`]): the body
+//!   read, the environ built, the app called, the head of its answer made. [`App::after_fork`]:
+//!   a stage 5 worker makes Python safe after `fork` once; a stage 4 child does it in `serve`.
 //! - [`StartResponse`] and [`Write`]: the two callables the app is handed, and their checks.
-//! - [`Sender`]: the body, streamed as the app yields it, with its length when it is known.
+//! - [`Reply`]: the answer, a piece at a time, framed by its length when it is known, else in
+//!   chunks on a connection kept alive, else by the close. Stage 4's [`Client`] sends it all
+//!   at once; stage 5's [`Connection`] asks for each piece when the socket has taken the last.
 //! - [`note_shadowed`]: the line that says a built-in name also names a `.py` file.
 //!
 //! # Which Python, and how the build finds it
@@ -32,21 +37,23 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::io;
+use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
 use std::sync::{Arc, OnceLock};
 
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyIterator, PyList, PyString, PyTuple};
 
 use crate::client::response_head;
+use crate::connection::{Connection, Producer};
 use crate::listen::StartupError;
-use crate::request::Request;
+use crate::request::{HttpError, Request};
 use crate::{Client, SERVER};
 
 /// The largest request body read for a Python app; a larger one is refused with 413.
-pub const MAX_BODY: usize = 8 * 1024 * 1024;
+pub const MAX_BODY: usize = crate::request::MAX_BODY;
 
 /// Headers that describe the connection, not the answer: PEP 3333 leaves them to the server.
 const HOP_BY_HOP: &[&str] = &[
@@ -198,18 +205,21 @@ impl App {
     }
 
     // ANCHOR: serve
-    /// Answers one request with the app. Runs in the child forked for this connection.
+    /// Answers one request with the app, on either kind of connection ([`Transport`]): stage
+    /// 4's [`Client`], in the child forked for it, or stage 5's [`Connection`], in a worker's
+    /// event loop.
     ///
-    /// The body is read first (a Python app may want it as `wsgi.input`), then Python is made
-    /// safe to use in this new process, then the app runs and its answer goes out.
-    pub fn serve(
+    /// The body is read first (a Python app may want it as `wsgi.input`), then the app runs,
+    /// and the head of its answer, with as much of the body as it made at once, is handed to
+    /// the connection, which sends the rest as the app makes it.
+    pub fn serve<T: Transport>(
         &self,
-        client: &mut Client,
+        client: &mut T,
         request: &Request,
         environ: &BTreeMap<String, String>,
         checks: Checks,
     ) -> io::Result<()> {
-        let body = match client.read_body(request, MAX_BODY) {
+        let body = match client.request_body(request) {
             Ok(body) => body,
             // 400, 408 or 413, or nothing if the client left.
             Err(error) => return client.reject(error),
@@ -218,23 +228,172 @@ impl App {
             return client.send_error(500, "the Python application was never imported");
         };
         Python::attach(|py| {
-            // The parent forked while it did not hold the GIL; this thread holds it now
-            // (Python::attach took it), and CPython needs a thread state to fix up after
-            // fork: its locks, its other threads' states, `os.register_at_fork` hooks (the
-            // `random` module reseeds here, so no two children draw the same numbers).
-            // SAFETY: called in a freshly forked child, whose only thread is this one and
-            // holds the GIL, once, before any other Python code runs in this process; the
-            // parent never starts a thread (`refuse_threads`), so no lock is held by a
-            // thread that does not exist here.
-            unsafe { pyo3::ffi::PyOS_AfterFork_Child() };
-            let served = call_app(py, app.bind(py), client, environ, body, checks);
-            // Block-buffered when stdout is a pipe: what the app printed would die with the
-            // process at `_exit`.
-            flush_stdio(py);
+            if T::FORKED_PER_REQUEST {
+                after_fork(py);
+            }
+            let wire = Wire {
+                head_only: client.is_head_only(),
+                keep_alive: client.keep_alive(),
+                chunked: request.version == "HTTP/1.1",
+            };
+            let peer = client.peer();
+            let served = match Reply::begin(py, app.bind(py), environ, peer, body, checks, wire) {
+                Ok((reply, first)) => client.deliver(py, reply, first),
+                Err(error) => {
+                    report(py, peer, &error, false);
+                    client.send_error(
+                        500,
+                        "the application raised an exception (the traceback is on the \
+                         server's stderr)",
+                    )
+                }
+            };
+            if T::FORKED_PER_REQUEST {
+                // Block-buffered when stdout is a pipe: what the app printed would die with
+                // the process at `_exit`.
+                flush_stdio(py);
+            }
             served
         })
     }
     // ANCHOR_END: serve
+
+    /// Makes Python safe to use in a worker that was just forked (stage 5): once per worker,
+    /// before its first request. A child forked for one request does this in [`App::serve`].
+    pub fn after_fork(&self) {
+        Python::attach(after_fork);
+    }
+
+    /// Flushes what the app printed: a worker calls this before it ends.
+    pub fn flush_output(&self) {
+        Python::attach(flush_stdio);
+    }
+}
+
+/// Python's own fix-up after `fork`, in the new process, before any other Python code runs.
+fn after_fork(_py: Python<'_>) {
+    // The parent forked while it did not hold the GIL; this thread holds it now
+    // (Python::attach took it), and CPython needs a thread state to fix up after fork: its
+    // locks, its other threads' states, `os.register_at_fork` hooks (the `random` module
+    // reseeds here, so no two children draw the same numbers).
+    // SAFETY: called in a freshly forked process, whose only thread is this one and holds the
+    // GIL (`py` proves it), once, before any other Python code runs in this process; the
+    // parent never starts a thread (`refuse_threads`), so no lock is held by a thread that does
+    // not exist here.
+    unsafe { pyo3::ffi::PyOS_AfterFork_Child() };
+}
+
+/// A connection a Python app's answer goes out on: stage 4's blocking [`Client`], or stage
+/// 5's non-blocking [`Connection`]. What differs between the two is here; everything else
+/// (the environ, `start_response`, the checks, the framing) is [`Reply`]'s, written once.
+pub trait Transport {
+    /// A process forked for this one request (stage 4): Python is fixed up after `fork` in
+    /// each request. A worker (stage 5) does it once, with [`App::after_fork`].
+    const FORKED_PER_REQUEST: bool;
+    /// Who is connected.
+    fn peer(&self) -> SocketAddr;
+    /// The request's whole body, at most [`MAX_BODY`] bytes.
+    fn request_body(&mut self, request: &Request) -> Result<Vec<u8>, HttpError>;
+    /// Refuses a request whose body could not be read.
+    fn reject(&mut self, error: HttpError) -> io::Result<()>;
+    /// Sends an error page.
+    fn send_error(&mut self, code: u16, detail: &str) -> io::Result<()>;
+    /// Whether the request was `HEAD`.
+    fn is_head_only(&self) -> bool;
+    /// Whether the connection is to stay open after this answer.
+    fn keep_alive(&self) -> bool;
+    /// Sends `first` (the head and what the app made with it), then the rest of the answer.
+    fn deliver(&mut self, py: Python<'_>, reply: Reply, first: Vec<u8>) -> io::Result<()>;
+}
+
+impl Transport for Client {
+    const FORKED_PER_REQUEST: bool = true;
+    fn peer(&self) -> SocketAddr {
+        Client::peer(self)
+    }
+    fn request_body(&mut self, request: &Request) -> Result<Vec<u8>, HttpError> {
+        self.read_body(request, MAX_BODY)
+    }
+    fn reject(&mut self, error: HttpError) -> io::Result<()> {
+        Client::reject(self, error)
+    }
+    fn send_error(&mut self, code: u16, detail: &str) -> io::Result<()> {
+        Client::send_error(self, code, detail)
+    }
+    fn is_head_only(&self) -> bool {
+        Client::is_head_only(self)
+    }
+    /// One answer per connection, as in every fork stage.
+    fn keep_alive(&self) -> bool {
+        false
+    }
+    /// The child has nothing else to do: it sends each piece as the app makes it, waiting for
+    /// the client to take it.
+    fn deliver(&mut self, py: Python<'_>, mut reply: Reply, first: Vec<u8>) -> io::Result<()> {
+        self.send_head(&first)?;
+        loop {
+            match reply.next(py) {
+                Ok(Some(bytes)) => self.send_more(&bytes)?,
+                Ok(None) => return Ok(()),
+                Err(error) => {
+                    report(py, self.peer(), &error, true);
+                    self.abort();
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+impl Transport for Connection {
+    const FORKED_PER_REQUEST: bool = false;
+    fn peer(&self) -> SocketAddr {
+        Connection::peer(self)
+    }
+    /// Read already: the connection was asked to keep bodies ([`Limits::keep_bodies`](crate::Limits::keep_bodies)).
+    fn request_body(&mut self, _: &Request) -> Result<Vec<u8>, HttpError> {
+        Ok(self.take_body())
+    }
+    fn reject(&mut self, error: HttpError) -> io::Result<()> {
+        Connection::reject(self, error)
+    }
+    fn send_error(&mut self, code: u16, detail: &str) -> io::Result<()> {
+        Connection::send_error(self, code, detail)
+    }
+    fn is_head_only(&self) -> bool {
+        Connection::is_head_only(self)
+    }
+    fn keep_alive(&self) -> bool {
+        Connection::keep_alive(self)
+    }
+    /// The worker must not wait: the rest is made by the event loop, a piece each time the
+    /// socket has taken the one before ([`Connection::send_stream`]).
+    fn deliver(&mut self, _: Python<'_>, reply: Reply, first: Vec<u8>) -> io::Result<()> {
+        if !reply.keeps_alive() {
+            // A body without a length ends where the connection does.
+            self.set_keep_alive(false);
+        }
+        let rest: Option<Box<dyn Producer>> = match reply.is_finished() {
+            true => None,
+            false => Some(Box::new(reply)),
+        };
+        self.send_stream(first, rest)
+    }
+}
+
+/// The rest of an answer, for the event loop: one item of the iterable at a time, with the
+/// GIL taken for it. An exception ends the body: the traceback is printed, the connection
+/// reset.
+impl Producer for Reply {
+    fn next_bytes(&mut self) -> io::Result<Option<Vec<u8>>> {
+        Python::attach(|py| match self.next(py) {
+            Ok(bytes) => Ok(bytes),
+            Err(error) => {
+                report(py, self.peer, &error, true);
+                Err(io::Error::other("the application failed"))
+            }
+        })
+    }
 }
 
 /// Flushes Python's `sys.stdout` and `sys.stderr` (its own buffers, not Rust's).
@@ -254,8 +413,8 @@ fn refuse_threads(module: &str) -> Result<(), StartupError> {
     if threads > 1 {
         return Err(StartupError(format!(
             "the Python module {module:?} started {} thread(s) while it was imported; this \
-             server forks a child per connection, and a child would have none of them (nor \
-             the locks they hold): start threads later, in a request",
+             server forks its children (or workers) from this process, and a child would \
+             have none of them (nor the locks they hold): start threads later, in a request",
             threads - 1
         )));
     }
@@ -278,82 +437,21 @@ pub fn note_shadowed(module: &str, dynamic_path: &Path) {
     }
 }
 
-/// Calls the app and sends its answer. An exception before the head went out is a 500 page;
-/// one after it breaks the connection off (see [`Client::abort`]). Either way the traceback
-/// goes to stderr, `close()` is called, and only this child is affected.
-fn call_app(
-    py: Python<'_>,
-    app: &Bound<'_, PyAny>,
-    client: &mut Client,
-    environ: &BTreeMap<String, String>,
-    body: Vec<u8>,
-    checks: Checks,
-) -> io::Result<()> {
-    let answer = Rc::new(RefCell::new(Answer::default()));
-    let called = make_environ(py, environ, client.peer(), body).and_then(|environ| {
-        let start_response = StartResponse {
-            answer: Rc::clone(&answer),
-            checks,
-        };
-        app.call1((environ, start_response))
-    });
-    let result = match called {
-        Ok(result) => result,
-        Err(error) => return failed(py, client, &error, false),
-    };
-    let mut sender = Sender {
-        answer: &answer,
-        client,
-        head_sent: false,
-        promised: None,
-        sent: 0,
-    };
-    let streamed = sender.send_all(&result);
-    let head_sent = sender.head_sent;
-    // PEP 3333: close() is called however the iteration ended, even by an exception.
-    let closed = match result.hasattr("close") {
-        Ok(true) => result.call_method0("close").map(drop),
-        Ok(false) => Ok(()),
-        Err(error) => Err(error),
-    };
-    match (streamed, closed) {
-        (Err(Failure::Python(error)), _) | (Ok(()), Err(error)) => {
-            failed(py, client, &error, head_sent)
-        }
-        (Err(Failure::Io(error)), _) => Err(error),
-        (Ok(()), Ok(())) => Ok(()),
-    }
-}
-
-/// What went wrong while the body was being sent: the app, or the connection.
-enum Failure {
-    Python(PyErr),
-    Io(io::Error),
-}
-
-/// The app raised (or broke the contract, which raises too). Prints the traceback on stderr,
-/// then answers 500, or breaks the connection off if the head has gone already.
-fn failed(py: Python<'_>, client: &mut Client, error: &PyErr, head_sent: bool) -> io::Result<()> {
+/// Says on stderr that the app raised (or broke the contract, which raises too): its
+/// traceback, then one line on what the client gets: a 500 page, or, once the head has gone
+/// out, a connection reset (see [`Client::abort`]).
+fn report(py: Python<'_>, peer: SocketAddr, error: &PyErr, head_sent: bool) {
     // PyErr_Display, not PyErr_Print: the latter ends the process on SystemExit, and an app's
     // sys.exit() must cost its request a 500, not its client the answer.
     error.display(py);
     crate::log!(
-        "{}: the Python application failed ({}): {error}",
-        client.peer(),
+        "{peer}: the Python application failed ({}): {error}",
         if head_sent {
             "after its answer started: the connection is reset"
         } else {
             "500"
         }
     );
-    if head_sent {
-        client.abort();
-        return Ok(());
-    }
-    client.send_error(
-        500,
-        "the application raised an exception (the traceback is on the server's stderr)",
-    )
 }
 
 /// The environ as a Python dict: the server's CGI names, then the `wsgi.` keys.
@@ -529,116 +627,233 @@ impl Write {
 }
 
 // ANCHOR: sender
-/// Sends the app's body as it comes, and its head just before the first byte of it.
-///
-/// The framing: when the length is known, `Content-Length` says it: the app said it (Flask
-/// does for every ordinary page), or the answer is a list or tuple, whose parts are all there
-/// to count. When it is not (a generator that streams), the head has no length and the body
-/// ends where the connection does: stage 4 closes after every answer anyway, so the close is
-/// the end marker, and HTTP/1.0 clients read it too (chunked encoding, the other way, is
-/// HTTP/1.1 only). The price of a body without a length: a cut-off one looks whole, which is
-/// why a failure in the middle resets the connection ([`Client::abort`]).
-struct Sender<'a> {
-    answer: &'a Rc<RefCell<Answer>>,
-    client: &'a mut Client,
-    head_sent: bool,
+/// What a connection needs to know to frame an answer.
+#[derive(Clone, Copy, Debug)]
+struct Wire {
+    /// The request was `HEAD`: the head alone goes out.
+    head_only: bool,
+    /// The connection stays open after this answer, if the body's end can be marked.
+    keep_alive: bool,
+    /// The client speaks HTTP/1.1, which has chunked transfer-coding.
+    chunked: bool,
+}
+
+/// How the client learns where the body ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum BodyEnd {
+    /// `Content-Length`: the app said it (Flask does for every ordinary page), or the answer
+    /// is a list or tuple, whose parts are all there to count.
+    Length,
+    /// A generator that streams, on a connection kept alive: `Transfer-Encoding: chunked`,
+    /// each piece with its size, then an empty one.
+    Chunked,
+    /// A generator that streams, on a connection that closes (stage 4 always; HTTP/1.0): the
+    /// close is the end. Its price: a cut-off body looks whole, which is why a failure in the
+    /// middle resets the connection.
+    Close,
+}
+
+/// One answer of the app, turned into bytes for the wire a piece at a time: the head just
+/// before the first body bytes (PEP 3333: after the first item that is not empty), then each
+/// item of the iterable as [`Reply::next`] is called, framed. The connection decides when to
+/// ask for more ([`Transport::deliver`]); `close()` is called when the body ends, when it
+/// fails, or when the reply is dropped unfinished (the client left).
+pub struct Reply {
+    /// What the app returned, until its `close()` has been called.
+    result: Option<Py<PyAny>>,
+    iterator: Py<PyIterator>,
+    answer: Rc<RefCell<Answer>>,
+    wire: Wire,
+    peer: SocketAddr,
+    /// The body's length if the iterable could be counted ahead.
+    counted: Option<u64>,
+    /// Set when the head is made.
+    end: Option<BodyEnd>,
     /// The body's length, when the head promised one.
     promised: Option<u64>,
     sent: u64,
+    /// The status allows a body and the request was not `HEAD`.
+    body_allowed: bool,
+    finished: bool,
 }
 
-impl Sender<'_> {
-    fn send_all(&mut self, result: &Bound<'_, PyAny>) -> Result<(), Failure> {
-        let counted = counted_length(result).map_err(Failure::Python)?;
-        let iterator = result.try_iter().map_err(Failure::Python)?;
-        for item in iterator {
-            let item = item.map_err(Failure::Python)?;
+impl Reply {
+    /// Calls the app, then makes the head and the first of the body: returned, with the
+    /// rest of the reply. An error here (the app raised, or broke the contract) comes before
+    /// anything was sent: a 500.
+    fn begin(
+        py: Python<'_>,
+        app: &Bound<'_, PyAny>,
+        environ: &BTreeMap<String, String>,
+        peer: SocketAddr,
+        body: Vec<u8>,
+        checks: Checks,
+        wire: Wire,
+    ) -> PyResult<(Reply, Vec<u8>)> {
+        let answer = Rc::new(RefCell::new(Answer::default()));
+        let environ = make_environ(py, environ, peer, body)?;
+        let start_response = StartResponse {
+            answer: Rc::clone(&answer),
+            checks,
+        };
+        let result = app.call1((environ, start_response))?;
+        let started = counted_length(&result).and_then(|counted| {
+            let iterator = result.try_iter()?;
+            Ok((counted, iterator))
+        });
+        let (counted, iterator) = match started {
+            Ok(started) => started,
+            Err(error) => {
+                // PEP 3333: close() is called however the iteration ended.
+                let _ = close(&result);
+                return Err(error);
+            }
+        };
+        let mut reply = Reply {
+            result: Some(result.unbind()),
+            iterator: iterator.unbind(),
+            answer,
+            wire,
+            peer,
+            counted,
+            end: None,
+            promised: None,
+            sent: 0,
+            body_allowed: false,
+            finished: false,
+        };
+        let first = reply.next(py)?.unwrap_or_default();
+        Ok((reply, first))
+    }
+
+    /// The next bytes for the wire (the head first): as much as one item of the iterable
+    /// makes, then the end of the body once it is over, then `None`. On an error the body is
+    /// over too: `close()` has been called, and the connection must be reset.
+    pub fn next(&mut self, py: Python<'_>) -> PyResult<Option<Vec<u8>>> {
+        if self.finished {
+            return Ok(None);
+        }
+        let made = self.advance(py);
+        if made.is_err() {
+            self.finished = true;
+            // The app's error is the one to report; close() runs whatever it was.
+            let _ = self.close(py);
+        }
+        made.map(Some)
+    }
+
+    /// Whether the body is whole: nothing more will come from [`Reply::next`].
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Whether the connection can stay open after this answer: its end is marked.
+    pub fn keeps_alive(&self) -> bool {
+        self.end != Some(BodyEnd::Close)
+    }
+
+    fn advance(&mut self, py: Python<'_>) -> PyResult<Vec<u8>> {
+        let mut out = Vec::new();
+        let mut iterator = self.iterator.bind(py).clone();
+        loop {
+            let Some(item) = iterator.next() else {
+                if self.end.is_none() {
+                    // Nothing but write()'s bytes, if any: their length is known.
+                    self.counted = Some(0);
+                    self.start(&mut out)?;
+                }
+                self.take_written(&mut out);
+                self.finish(py, &mut out)?;
+                return Ok(out);
+            };
+            let item = item?;
             let bytes = item.cast::<PyBytes>().map_err(|_| {
-                Failure::Python(PyTypeError::new_err(format!(
+                PyTypeError::new_err(format!(
                     "the application's iterable yielded {}, not bytes",
                     item.get_type()
-                )))
+                ))
             })?;
             let bytes = bytes.as_bytes();
             // PEP 3333: the head waits for the first bytes that are not empty.
             if bytes.is_empty() {
                 continue;
             }
-            if !self.head_sent {
-                self.send_head(counted)?;
+            if self.end.is_none() {
+                self.start(&mut out)?;
             }
-            self.send_body(bytes)?;
+            self.take_written(&mut out);
+            self.push_body(&mut out, bytes);
             if self.promised.is_some_and(|promised| self.sent >= promised) {
-                break;
+                self.finish(py, &mut out)?;
             }
-        }
-        if !self.head_sent {
-            // Nothing but write()'s bytes, if any: their length is known.
-            self.send_head(Some(0))?;
-        }
-        match self.promised {
-            Some(promised) if self.sent < promised && self.client_gets_body() => {
-                Err(Failure::Python(PyValueError::new_err(format!(
-                    "the application sent {} bytes of the {promised} its Content-Length \
-                     promised",
-                    self.sent
-                ))))
-            }
-            _ => Ok(()),
+            return Ok(out);
         }
     }
 
-    /// Sends the status line and headers, then what `write()` was given. `counted` is the
-    /// iterable's length if it could be counted ahead.
-    fn send_head(&mut self, counted: Option<u64>) -> Result<(), Failure> {
+    /// Makes the status line and headers, and decides how the body's end is marked.
+    fn start(&mut self, out: &mut Vec<u8>) -> PyResult<()> {
         let mut answer = self.answer.borrow_mut();
         answer.committed = true;
         let Some((status, headers)) = answer.started.clone() else {
-            return Err(Failure::Python(PyRuntimeError::new_err(
+            return Err(PyRuntimeError::new_err(
                 "the application never called start_response",
-            )));
+            ));
         };
-        let written = std::mem::take(&mut answer.written);
-        drop(answer);
         // The app's own Content-Length wins; it must be a number.
-        let mut promised = counted.map(|length| length + written.len() as u64);
+        let written = answer.written.len() as u64;
+        drop(answer);
+        let mut promised = self.counted.map(|length| length + written);
         for (name, value) in &headers {
             if name.eq_ignore_ascii_case("Content-Length") {
                 let length = value.trim().parse::<u64>().map_err(|_| {
-                    Failure::Python(PyValueError::new_err(format!(
-                        "Content-Length {value:?} is not a number"
-                    )))
+                    PyValueError::new_err(format!("Content-Length {value:?} is not a number"))
                 })?;
                 promised = Some(length);
             }
         }
-        let mut values = Vec::with_capacity(headers.len());
+        let mut values = Vec::with_capacity(headers.len() + 1);
         for (name, value) in &headers {
             if name.eq_ignore_ascii_case("Content-Length") {
                 continue;
             }
             let value = latin1_bytes(value).ok_or_else(|| {
-                Failure::Python(PyValueError::new_err(format!(
+                PyValueError::new_err(format!(
                     "the header {name} holds a character that is not latin-1: encode it first"
-                )))
+                ))
             })?;
             values.push((name.as_str(), value));
+        }
+        let end = match promised {
+            Some(_) => BodyEnd::Length,
+            None if self.wire.keep_alive && self.wire.chunked => BodyEnd::Chunked,
+            None => BodyEnd::Close,
+        };
+        if end == BodyEnd::Chunked {
+            values.push(("Transfer-Encoding", b"chunked".to_vec()));
         }
         let values: Vec<(&str, &[u8])> = (values.iter())
             .map(|(name, value)| (*name, value.as_slice()))
             .collect();
-        // One answer per connection, as in every fork stage; without a length, the close is
-        // also where the body ends.
-        let head = response_head(&status, &values, promised, false);
-        self.promised = promised;
-        self.head_sent = true;
+        let keep_alive = self.wire.keep_alive && end != BodyEnd::Close;
         // Bytes, not a str: a latin-1 header value is not UTF-8.
-        self.client.send_head(&head).map_err(Failure::Io)?;
-        self.send_body(&written)
+        out.extend_from_slice(&response_head(&status, &values, promised, keep_alive));
+        let bodiless = status.starts_with("204") || status.starts_with("304");
+        self.body_allowed = !bodiless && !self.wire.head_only;
+        self.promised = promised;
+        self.end = Some(end);
+        Ok(())
     }
 
-    /// Sends body bytes, never more than the head promised.
-    fn send_body(&mut self, bytes: &[u8]) -> Result<(), Failure> {
+    /// What `write()` was given since the last piece: it goes out before the iterable's bytes.
+    fn take_written(&mut self, out: &mut Vec<u8>) {
+        let written = std::mem::take(&mut self.answer.borrow_mut().written);
+        if !written.is_empty() {
+            self.push_body(out, &written);
+        }
+    }
+
+    /// Body bytes, framed, never more than the head promised.
+    fn push_body(&mut self, out: &mut Vec<u8>, bytes: &[u8]) {
         let room = self
             .promised
             .map_or(u64::MAX, |p| p.saturating_sub(self.sent));
@@ -646,25 +861,68 @@ impl Sender<'_> {
         if take < bytes.len() {
             crate::log!(
                 "{}: the application sent more than its Content-Length; the rest was dropped",
-                self.client.peer()
+                self.peer
             );
         }
-        self.client.send_more(&bytes[..take]).map_err(Failure::Io)?;
         self.sent += take as u64;
-        Ok(())
+        if !self.body_allowed || take == 0 {
+            return;
+        }
+        if self.end == Some(BodyEnd::Chunked) {
+            out.extend_from_slice(format!("{take:x}\r\n").as_bytes());
+            out.extend_from_slice(&bytes[..take]);
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(&bytes[..take]);
+        }
     }
 
-    /// Whether this answer has a body on the wire (not for `HEAD`, nor 204 or 304).
-    fn client_gets_body(&self) -> bool {
-        let status = self
-            .answer
-            .borrow()
-            .started
-            .as_ref()
-            .map(|(s, _)| s.clone());
-        let bodiless = status.is_some_and(|s| s.starts_with("204") || s.starts_with("304"));
-        !bodiless && !self.client.is_head_only()
+    /// The body is over: checked against its promise, its end marked, `close()` called.
+    fn finish(&mut self, py: Python<'_>, out: &mut Vec<u8>) -> PyResult<()> {
+        self.finished = true;
+        if let Some(promised) = self.promised {
+            if self.sent < promised && self.body_allowed {
+                return Err(PyValueError::new_err(format!(
+                    "the application sent {} bytes of the {promised} its Content-Length \
+                     promised",
+                    self.sent
+                )));
+            }
+        }
+        if self.end == Some(BodyEnd::Chunked) && self.body_allowed {
+            out.extend_from_slice(b"0\r\n\r\n");
+        }
+        self.close(py)
     }
+
+    /// PEP 3333: close() is called however the iteration ended, even by an exception; once.
+    fn close(&mut self, py: Python<'_>) -> PyResult<()> {
+        match self.result.take() {
+            Some(result) => close(result.bind(py)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Reply {
+    /// A reply dropped unfinished (the client left, the connection failed) still closes.
+    fn drop(&mut self) {
+        if self.result.is_some() {
+            Python::attach(|py| {
+                if let Err(error) = self.close(py) {
+                    error.display(py);
+                }
+            });
+        }
+    }
+}
+
+/// Calls the iterable's `close()`, if it has one.
+fn close(result: &Bound<'_, PyAny>) -> PyResult<()> {
+    if result.hasattr("close")? {
+        result.call_method0("close")?;
+    }
+    Ok(())
 }
 // ANCHOR_END: sender
 

@@ -537,6 +537,50 @@ impl Reply {
     }
 }
 
+/// Reads exactly one response from a connection that stays open: the head up to its blank line,
+/// then its body by `Content-Length`, or its chunks, decoded (none for an answer to `HEAD`).
+/// Panics if the connection ends or fails before the response does.
+pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> Reply {
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let before = head.len();
+        reader
+            .read_until(b'\n', &mut head)
+            .expect("read a head line");
+        assert!(
+            head.len() > before,
+            "the connection closed inside a head: {:?}",
+            String::from_utf8_lossy(&head)
+        );
+    }
+    let mut reply = Reply::parse(&head);
+    if head_only {
+        return reply;
+    }
+    if reply.header("Transfer-Encoding") == Some("chunked") {
+        loop {
+            let mut line = String::new();
+            reader.read_line(&mut line).expect("read a chunk size");
+            let size = usize::from_str_radix(line.trim_end(), 16)
+                .unwrap_or_else(|_| panic!("not a chunk size: {line:?}"));
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).expect("read a chunk");
+            assert!(chunk.ends_with(b"\r\n"), "a chunk without its CRLF");
+            if size == 0 {
+                return reply;
+            }
+            reply.body.extend_from_slice(&chunk[..size]);
+        }
+    }
+    let length: usize = reply
+        .header("Content-Length")
+        .and_then(|length| length.parse().ok())
+        .expect("a Content-Length");
+    reply.body = vec![0; length];
+    reader.read_exact(&mut reply.body).expect("read the body");
+    reply
+}
+
 /// A running server process. Dropping it stops it with SIGTERM.
 pub struct Server {
     child: Option<Child>,
@@ -803,34 +847,6 @@ pub fn taken_port_message(port: u16) -> impl predicates::Predicate<str> {
 pub fn read_to_close(stream: &mut TcpStream) -> Vec<u8> {
     let mut reply = Vec::new();
     let _ = stream.read_to_end(&mut reply);
-    reply
-}
-
-/// Reads exactly one response from a connection that stays open (keep-alive, stage 5): the
-/// head up to its blank line, then `Content-Length` bytes of body (none for an answer to
-/// `HEAD`). Unlike [`read_to_close`], it returns while the connection is still open.
-pub fn read_response(reader: &mut impl BufRead, head_only: bool) -> Reply {
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let before = head.len();
-        reader
-            .read_until(b'\n', &mut head)
-            .expect("read a head line");
-        assert!(
-            head.len() > before,
-            "the connection closed inside a head: {:?}",
-            String::from_utf8_lossy(&head)
-        );
-    }
-    let mut reply = Reply::parse(&head);
-    let length: usize = reply
-        .header("Content-Length")
-        .and_then(|length| length.parse().ok())
-        .expect("a Content-Length");
-    if !head_only {
-        reply.body = vec![0; length];
-        reader.read_exact(&mut reply.body).expect("read the body");
-    }
     reply
 }
 

@@ -27,6 +27,16 @@
 //!   And the framework runs inline in the worker: a page that takes a second to make stalls
 //!   every connection of that worker for that second (gunicorn's answer: threads or async
 //!   workers for slow apps, or a fixed pool of sync workers behind nginx, which buffers).
+//! - Built with the feature `python` (off by default), any other `MODULE` is a Python WSGI
+//!   application, as in stage 4, imported once in the master before the workers fork (a module
+//!   that does not import stops the server before any worker starts). It is called inline in
+//!   the worker's loop, and it answers **every** path except those under the config's
+//!   `static_url` (default `/static/`), which are files from `static_path`: Flask's routes
+//!   (`/`, `/users/42`) reach it. Its answer is sent as the socket takes it, the iterable
+//!   advanced only while little of it waits (`shared::connection::UNSENT_BOUND`).
+//! - `--max-requests N` (and `--max-requests-jitter J`) ends a worker after about N requests,
+//!   once its connections are done, and the master forks a fresh one: this bounds an app that
+//!   leaks. `--no-request-log` turns off the line per request.
 //!
 //! Why nix's epoll and not `mio`: nix is already the course's window on the system (fork,
 //! signals, sendfile), and `Epoll::add`/`modify`/`wait` are the system calls themselves, with
@@ -40,6 +50,9 @@
 //! ```text
 //! cargo run -p v5_event_loop -- 12800 mini_frame:application \
 //!     --config v5_event_loop/web_server.conf
+//! # an unmodified Flask app, every route (needs python3-dev and Flask: see the book)
+//! cargo run -p v5_event_loop --features python -- 12800 flask_shop:app \
+//!     --config v5_event_loop/shop.conf
 //! curl -v http://127.0.0.1:12800/ http://127.0.0.1:12800/index.py   # one connection, two requests
 //! ps -o pid,ppid,cmd -C v5_event_loop         # the master and one worker per core
 //! cargo run -p v5_event_loop -- 12800 mini_frame:application \
@@ -119,6 +132,17 @@ pub type StartResponse<'a> = dyn FnMut(&str, Vec<(String, String)>) + 'a;
 /// pointer, so a table ([`MODULES`]) can list them and the command line can pick one.
 pub type Application = fn(&Environ, &mut StartResponse) -> String;
 
+/// The framework `MODULE:CALLABLE` names: one built into this program, or (built with the
+/// feature `python`) any WSGI application written in Python, imported from `dynamic_path`.
+#[derive(Clone)]
+enum Framework {
+    /// A callable of [`MODULES`], compiled in.
+    BuiltIn(Application),
+    /// A Python module and callable: imported in [`WsgiServer::new`], run by `shared::python`.
+    #[cfg(feature = "python")]
+    Python(shared::python::App),
+}
+
 /// The environ key that tells the framework where its own folder is (the config's
 /// `dynamic_path`). PEP 3333 lets a server add keys named `server_name.key`; the prefix keeps
 /// them apart from CGI's names.
@@ -130,20 +154,36 @@ struct WsgiServer {
     listener: TcpListener,
     root: Root,
     /// The framework named on the command line.
-    application: Application,
+    application: Framework,
     /// The framework's own folder, handed to it in the environ as [`DYNAMIC_PATH`].
     dynamic_path: String,
-    /// How many worker processes the master keeps alive.
-    workers: usize,
+    /// For a Python app, the URL prefix of the files in `static_path` (the config's
+    /// `static_url`); every other path is the app's.
+    #[cfg_attr(not(feature = "python"), allow(dead_code))]
+    static_url: String,
+    /// How many worker processes the master keeps alive, and how they behave.
+    workers: Workers,
+}
+
+/// What the command line says about the workers.
+struct Workers {
+    /// How many the master keeps alive.
+    count: usize,
+    /// A worker ends after about this many requests (and `jitter` more at most, drawn at
+    /// random, so that workers started together do not all end together).
+    max_requests: Option<u64>,
+    jitter: u64,
+    /// One line per request on stdout.
+    log_requests: bool,
 }
 
 impl WsgiServer {
     /// Binds the port and opens the site folder. Either can fail at start-up, with a message.
     fn new(
         port: u16,
-        app: Application,
+        app: Framework,
         config: Config,
-        workers: usize,
+        workers: Workers,
     ) -> Result<WsgiServer, StartupError> {
         let host = shared::host_from_env();
         // The tutorial's socket(), setsockopt(SO_REUSEADDR), bind() and listen(128) in one
@@ -152,6 +192,19 @@ impl WsgiServer {
         let listener = TcpListener::bind((host.as_str(), port))
             .map_err(|error| shared::bind_failed(&host, port, error))?;
         let root = Root::open(&config.static_path)?;
+        // A Python app is imported here, once, in the master before any worker forks: each
+        // worker starts with it loaded (gunicorn's --preload), and a module that fails to
+        // import stops the server now (exit 1).
+        #[cfg(feature = "python")]
+        match &app {
+            Framework::Python(python) => python.import(&config.dynamic_path)?,
+            // The tutorial's mini_frame is a .py file too: say which of the two runs.
+            Framework::BuiltIn(_) => {
+                for (module, _) in MODULES {
+                    shared::python::note_shadowed(module, &config.dynamic_path);
+                }
+            }
+        }
         // The environ holds text. Nothing is lost: the config file's name is UTF-8 (clap checks
         // it, see `Args::config`) and so is every JSON string.
         let dynamic_path = config.dynamic_path.to_string_lossy().into_owned();
@@ -166,6 +219,7 @@ impl WsgiServer {
             root,
             application: app,
             dynamic_path,
+            static_url: config.static_url,
             workers,
         })
     }
@@ -181,23 +235,35 @@ impl WsgiServer {
         };
         // One line per request, like the tutorial's print(request_lines). The pid is a
         // worker's: the same few processes serve every connection.
-        println!("[pid {}] {}", process::id(), request.line);
+        if self.workers.log_requests {
+            println!("[pid {}] {}", process::id(), request.line);
+        }
         // Whether the connection stays open after this answer; `head` tells the client.
         client.set_keep_alive(keeps_alive(&request));
 
         // The tutorial's rule: a name ending in `.py` is a page to make, never a file to send,
         // even when html/ holds a file of that name (its source could hold passwords).
         // Any method may ask: the framework sees REQUEST_METHOD and decides.
-        if request.path.ends_with(".py") {
-            return self.call_application(client, &request);
-        }
+        let file = match &self.application {
+            // A Python app owns every URL but the static folder's, as under any WSGI server:
+            // `/static/site.css` is static_path's `site.css`.
+            #[cfg(feature = "python")]
+            Framework::Python(_) => match request.path.strip_prefix(self.static_url.as_str()) {
+                Some(rest) => format!("/{rest}"),
+                None => return self.call_application(client, &request),
+            },
+            Framework::BuiltIn(_) if request.path.ends_with(".py") => {
+                return self.call_application(client, &request)
+            }
+            Framework::BuiltIn(_) => request.path.clone(),
+        };
         // A file can only be read: GET, or HEAD for its headers alone.
         if request.method != "GET" && request.method != "HEAD" {
             return client.send_error(405, "only GET and HEAD can read a file");
         }
         // "/" is "/index.html", and so is any folder path that ends in "/". The file is
         // opened inside static_path or not at all.
-        match self.root.open_file(&request.path) {
+        match self.root.open_file(&file) {
             Ok(file) => {
                 let content_type = [("Content-Type", file.content_type.as_str())];
                 let head = head("200 OK", &content_type, file.len, client.keep_alive());
@@ -216,6 +282,21 @@ impl WsgiServer {
         let mut environ = build_environ(request, client.local_addr()?);
         // Where the framework finds its own files: the config says, not the current folder.
         environ.insert(DYNAMIC_PATH.to_string(), self.dynamic_path.clone());
+        let application = match &self.application {
+            Framework::BuiltIn(application) => *application,
+            // A Python app answers for itself: shared/src/python.rs builds PEP 3333's environ
+            // (the body was read whole before the request was ready) and sends what the app
+            // returns as the socket takes it, a piece each time the loop comes back. It is
+            // held to this stage's own rules for a status and a header, as built-ins are.
+            #[cfg(feature = "python")]
+            Framework::Python(python) => {
+                let checks = shared::python::Checks {
+                    status: is_status,
+                    header: is_header,
+                };
+                return python.serve(client, request, &environ, checks);
+            }
+        };
         // Each call to start_response, in order. The contract allows exactly one.
         let mut calls: Vec<Started> = Vec::new();
         let mut start_response = |status: &str, headers: Vec<(String, String)>| {
@@ -225,7 +306,7 @@ impl WsgiServer {
         // A panicking framework must not cost the client its answer. (`end_request` would still
         // send a bare 500; catching it here names the culprit.)
         let called = panic::catch_unwind(AssertUnwindSafe(|| {
-            (self.application)(&environ, &mut start_response)
+            application(&environ, &mut start_response)
         }));
         let checked = match called {
             Ok(body) => check_answer(&calls).map(|answer| (answer, body)),
@@ -261,12 +342,19 @@ impl WsgiServer {
         // The parent's bookkeeping: signals, reaping, stopping the workers, the listener's options.
         let mut children = Children::watch(&self.listener).unwrap_or_else(|error| error.exit());
         let limits = Limits::from_env(children.read_timeout()).unwrap_or_else(|error| error.exit());
+        // A Python app gets its request's body whole, as wsgi.input: the connection reads it
+        // before the request is ready (the built-in framework reads none).
+        #[cfg(feature = "python")]
+        let limits = Limits {
+            keep_bodies: matches!(self.application, Framework::Python(_)),
+            ..limits
+        };
         // A worker spends a file descriptor on each connection: allow as many as the system does.
         shared::connection::raise_open_file_limit();
         println!("Serving on http://{}/", children.address());
         loop {
             // All the workers at the start; afterwards, one for each that ended.
-            while children.len() < self.workers {
+            while children.len() < self.workers.count {
                 // SAFETY: this process never starts a thread, so the child gets a consistent
                 // copy of it (no lock held by a thread that does not exist in the child). The
                 // child never returns into this loop: `run_worker` never returns.
@@ -274,6 +362,11 @@ impl WsgiServer {
                     Ok(ForkResult::Child) => {
                         // Signals back to normal, death with the master; the listener is kept.
                         children.set_up_worker();
+                        // Python, once per worker: its state after fork fixed up.
+                        #[cfg(feature = "python")]
+                        if let Framework::Python(python) = &self.application {
+                            python.after_fork();
+                        }
                         self.run_worker(&children, limits)
                     }
                     // The parent keeps the listener: every worker accepts from the same one.
@@ -310,6 +403,11 @@ impl WsgiServer {
         let mut clients: HashMap<u64, (Connection, EpollFlags)> = HashMap::new();
         let mut events = vec![EpollEvent::empty(); 256];
         let mut next_tick = Instant::now() + TICK;
+        // --max-requests: how many more this worker answers before it stops accepting.
+        let mut requests_left = self
+            .workers
+            .max_requests
+            .map(|n| n + jitter(self.workers.jitter));
         loop {
             let ready = match epoll.wait(&mut events, EpollTimeout::from(TICK.as_millis() as u16)) {
                 Ok(ready) => ready,
@@ -319,7 +417,7 @@ impl WsgiServer {
             for event in &events[..ready] {
                 if event.data() == LISTENER {
                     // Everyone waiting to connect: the tutorial's accept(), without the wait.
-                    loop {
+                    while requests_left != Some(0) {
                         let (stream, peer) = match self.listener.accept() {
                             Ok(connection) => connection,
                             Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
@@ -352,8 +450,22 @@ impl WsgiServer {
                 if happened.intersects(EpollFlags::EPOLLOUT | EpollFlags::EPOLLERR) {
                     client.flush();
                 }
-                self.serve_ready(client);
+                let served = self.serve_ready(client);
                 watch(&epoll, &mut clients, key);
+                if let Some(left) = requests_left.as_mut().filter(|left| **left > 0) {
+                    *left = left.saturating_sub(served);
+                    if *left == 0 {
+                        retire(&epoll, &self.listener, &mut clients);
+                    }
+                }
+            }
+            if requests_left == Some(0) && clients.is_empty() {
+                // Retired, and every connection done: the master forks a fresh worker.
+                #[cfg(feature = "python")]
+                if let Framework::Python(python) = &self.application {
+                    python.flush_output();
+                }
+                process::exit(0);
             }
             // Now and then: the deadlines (408 for a head too slow, idle keep-alive connections
             // closed, clients that stopped reading given up).
@@ -376,9 +488,11 @@ impl WsgiServer {
     // ANCHOR_END: run_worker
 
     /// Answers every request the connection has ready, in order: each one once the answer
-    /// before it has been written (see [`Connection::request_ready`]).
-    fn serve_ready(&self, client: &mut Connection) {
+    /// before it has been written (see [`Connection::request_ready`]). Returns how many.
+    fn serve_ready(&self, client: &mut Connection) -> u64 {
+        let mut served = 0;
         while client.request_ready() {
+            served += 1;
             // A panic must not cost the client its answer, nor the worker its other
             // connections: caught, it becomes a 500.
             let served = panic::catch_unwind(AssertUnwindSafe(|| self.service_client(client)));
@@ -386,7 +500,31 @@ impl WsgiServer {
             // As much of the answer as the socket takes now; epoll says when it takes more.
             client.flush();
         }
+        served
     }
+}
+
+/// A worker that has answered its `--max-requests` accepts no more clients (the other
+/// workers, or its replacement, take them), and each connection it holds closes after its
+/// next answer: told so by that answer's `Connection: close`, so no client loses a request.
+fn retire(
+    epoll: &Epoll,
+    listener: &TcpListener,
+    clients: &mut HashMap<u64, (Connection, EpollFlags)>,
+) {
+    let _ = epoll.delete(listener);
+    for (client, _) in clients.values_mut() {
+        client.last_request();
+    }
+}
+
+/// A number from 0 to `most`, different in each worker: enough randomness to spread the ends
+/// of workers started together.
+fn jitter(most: u64) -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| u64::from(t.subsec_nanos()));
+    (nanos ^ u64::from(process::id()).wrapping_mul(0x9e37_79b9_7f4a_7c15)) % (most + 1)
 }
 
 /// A connection's key in the event loop: its socket's number, unique while it is open.
@@ -571,7 +709,10 @@ const MODULES: &[(&str, &[(&str, Application)])] =
 #[command(
     version,
     about = "mini-web stage 5: serves the files in static_path, and runs MODULE:CALLABLE \
-             for paths that end in .py, in worker processes that each serve many connections",
+             for paths that end in .py, in worker processes that each serve many connections. \
+             Built with the feature `python`, any other MODULE is a Python WSGI app, which \
+             answers every path except those under the config's static_url (default \
+             /static/), files from static_path",
     after_help = "Example, from the workspace root:\n  v5_event_loop 12800 \
                   mini_frame:application --config v5_event_loop/web_server.conf"
 )]
@@ -581,12 +722,15 @@ struct Args {
     port: u16,
 
     /// The framework to run: a module and its callable, joined by a colon. Example:
-    /// mini_frame:application
+    /// mini_frame:application. A built-in module's name (mini_frame) always means the
+    /// built-in one; built with the feature `python`, any other name is a Python module,
+    /// imported from dynamic_path (then PYTHONPATH): flask_shop:app
     #[arg(value_name = "MODULE:CALLABLE", value_parser = find_application)]
-    application: Application,
+    application: Framework,
 
     /// The config file: a JSON object with static_path (the site's files) and dynamic_path (the
-    /// framework's folder). Relative paths in it start from the config file's own folder.
+    /// framework's folder), and for a Python app static_url, the URL prefix of static_path's
+    /// files (default /static/). Relative paths in it start from the config file's own folder.
     /// Example: {"static_path": "../html", "dynamic_path": "./dynamic"}
     #[arg(long, value_name = "FILE", default_value = CONFIG)]
     // A String, not a PathBuf: clap refuses a name that is not UTF-8, and the environ is text.
@@ -595,11 +739,30 @@ struct Args {
     /// How many worker processes serve the connections, 1 to 1024. Default: one per core.
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     workers: Option<u16>,
+
+    /// A worker ends after this many requests, once its connections are done, and the master
+    /// starts a fresh one (gunicorn's --max-requests): a bound on an app that leaks memory.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    max_requests: Option<u64>,
+
+    /// Up to this many requests more, drawn at random for each worker, so that workers
+    /// started together do not all end together.
+    #[arg(long, value_name = "J", default_value_t = 0, requires = "max_requests")]
+    max_requests_jitter: u64,
+
+    /// No line on stdout per request (gunicorn and granian log none by default): the log
+    /// costs, when stdout is a pipe read slowly.
+    #[arg(long)]
+    no_request_log: bool,
 }
 
 /// Finds `mini_frame:application` in [`MODULES`]. clap calls it on the argument, so each
 /// `Err` here becomes a usage error that quotes the argument and then this message.
-fn find_application(spec: &str) -> Result<Application, String> {
+///
+/// The naming rule: a name in the table is the built-in framework, always. With the feature
+/// `python`, every other name is a Python module, imported once the config has said where
+/// `dynamic_path` is; without it, the error says how to build a server that imports one.
+fn find_application(spec: &str) -> Result<Framework, String> {
     // The tutorial splits with re.match(r"([^:]+):(.*)"); split_once says the same, plainer.
     let Some((module, callable)) = spec.split_once(':') else {
         let form = "MODULE:CALLABLE, a module and its callable joined by a colon";
@@ -608,13 +771,20 @@ fn find_application(spec: &str) -> Result<Application, String> {
         ));
     };
     let Some((_, callables)) = MODULES.iter().find(|(name, _)| *name == module) else {
+        #[cfg(feature = "python")]
+        return Ok(Framework::Python(shared::python::App::new(
+            module, callable,
+        )));
+        #[cfg(not(feature = "python"))]
         return Err(format!(
-            "there is no module {module:?}; the modules are: {}",
+            "there is no module {module:?}; the modules are: {} (and this server was built \
+             without the feature `python`, which imports any other name from Python: \
+             cargo run -p v5_event_loop --features python -- ...)",
             names(MODULES)
         ));
     };
     match callables.iter().find(|(name, _)| *name == callable) {
-        Some((_, application)) => Ok(*application),
+        Some((_, application)) => Ok(Framework::BuiltIn(*application)),
         None => Err(format!(
             "module {module} has no callable {callable:?}; it has: {}",
             names(callables)
@@ -637,6 +807,15 @@ struct Config {
     static_path: PathBuf,
     /// The framework's own folder; its templates are in `templates/` inside it.
     dynamic_path: PathBuf,
+    /// For a Python app: the URL prefix under which `static_path`'s files are served (Flask's
+    /// `/static/`); the app answers every other path.
+    #[serde(default = "default_static_url")]
+    static_url: String,
+}
+
+/// Flask's and Django's default URL for static files.
+fn default_static_url() -> String {
+    "/static/".to_string()
 }
 
 impl Config {
@@ -684,7 +863,12 @@ fn main() {
     let args = Args::parse();
     let config = Config::load(Path::new(&args.config)).unwrap_or_else(|error| error.exit());
     let cores = std::thread::available_parallelism().map_or(1, |cores| cores.get());
-    let workers = args.workers.map_or(cores, usize::from);
+    let workers = Workers {
+        count: args.workers.map_or(cores, usize::from),
+        max_requests: args.max_requests,
+        jitter: args.max_requests_jitter,
+        log_requests: !args.no_request_log,
+    };
     let wsgi_server = WsgiServer::new(args.port, args.application, config, workers)
         .unwrap_or_else(|error| error.exit());
     wsgi_server.run_forever();
@@ -727,9 +911,21 @@ mod tests {
         assert!(find_application("mini_frame:application").is_ok());
         let error = |spec| find_application(spec).err().unwrap_or_default();
         assert!(error("mini_frame").contains("no colon"));
-        assert!(error("flask:app").contains("the modules are: mini_frame"));
         assert!(error("mini_frame:app").contains("it has: application"));
-        assert!(error(":application").contains("no module \"\""));
+        // Built-in names win, with or without Python: this one is never imported.
+        let found = find_application("mini_frame:application");
+        assert!(matches!(found, Ok(Framework::BuiltIn(_))));
+        #[cfg(not(feature = "python"))]
+        {
+            assert!(error("flask:app").contains("the modules are: mini_frame"));
+            assert!(error("flask:app").contains("--features python"));
+            assert!(error(":application").contains("no module \"\""));
+        }
+        #[cfg(feature = "python")]
+        assert!(matches!(
+            find_application("flask:app"),
+            Ok(Framework::Python(_))
+        ));
     }
 
     #[test]
