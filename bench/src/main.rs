@@ -625,7 +625,10 @@ fn tool_versions(contenders: &[Contender]) -> Vec<String> {
                  `{}` from `{}`, imported in the master, called inline in each worker's event \
                  loop, a worker per core, `--no-request-log`: no line per request",
                 servers::python_app(),
-                servers::python_apps().display()
+                // The workspace's folder, as the reader's checkout names it, not this machine.
+                (servers::python_apps().strip_prefix(Path::new(env!("CARGO_MANIFEST_DIR")).join("..")))
+                    .map_or_else(|_| servers::python_apps(), Path::to_path_buf)
+                    .display()
             )),
             Contender::GunicornThreads => tools.push(
                 "gunicorn gthread peer: the same gunicorn, `-k gthread` (a pool of threads per \
