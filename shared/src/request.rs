@@ -497,9 +497,16 @@ fn framing(headers: &[(String, String)], version: u8) -> Result<Framing, HttpErr
 // ANCHOR_END: framing
 
 /// A path from the request line, percent-decoded (`/about%20us.html` is `/about us.html`).
-/// Refused if the bytes it stands for are not UTF-8: a name is looked up as text. The empty
-/// path of a whole URL (`http://example.com`) is `/`.
+/// Refused if the bytes it stands for are not UTF-8: a name is looked up as text. A whole URL
+/// (`http://example.com/a`, which `parse_head` has checked) stands for its path, `/a`, and
+/// one with no path (`http://example.com`) for `/`.
 pub fn decode_path(raw: &str) -> Result<String, HttpError> {
+    let raw = match raw.split_once("://") {
+        Some((_, rest)) if !raw.starts_with('/') => {
+            rest.find('/').map_or("", |slash| &rest[slash..])
+        }
+        _ => raw,
+    };
     if raw.is_empty() {
         return Ok("/".to_string());
     }
@@ -734,6 +741,12 @@ mod tests {
             Some("/中.html")
         );
         assert_eq!(decode_path("").ok().as_deref(), Some("/"));
+        assert_eq!(
+            decode_path("http://h:1/a%20b").ok().as_deref(),
+            Some("/a b")
+        );
+        assert_eq!(decode_path("http://h").ok().as_deref(), Some("/"));
+        assert_eq!(decode_path("/x://y").ok().as_deref(), Some("/x://y"));
         assert!(decode_path("/%FF").is_err());
     }
 

@@ -109,11 +109,13 @@ const TICK: Duration = Duration::from_millis(100);
 ///
 /// `read_head` has already held the line to HTTP's grammar (RFC 9112 §3): a method that is a
 /// token, one space on each side of the target, visible ASCII only, and a target in one of its
-/// four forms. So `(\S+)` takes any method (`GET`, `M-SEARCH`), and a whole URL, as a proxy is
-/// sent (`GET http://example.com/a HTTP/1.1`), stands for its path: `(?:\w+://[^/?]*)?` skips
-/// its scheme and host. `*` (`OPTIONS *`) and `host:443` (`CONNECT`) are paths that name no file.
+/// four forms. So `([^ ]+)` takes any method (`GET`, `M-SEARCH`). A whole URL, as a proxy is
+/// sent (`GET http://example.com/a HTTP/1.1`), is split like a path, and `decode_path` keeps
+/// only its path; `*` (`OPTIONS *`) and `host:443` (`CONNECT`) are paths that name no file.
+/// Each byte decides the next step (the regex crate calls such a pattern one-pass), which keeps
+/// the match cheap in a freshly forked child.
 static REQUEST_LINE: LazyLock<Regex> = LazyLock::new(|| {
-    let pattern = r"^(\S+) (?:\w+://[^/?]*)?([^ ?]*)(?:\?(\S*))? (HTTP/1\.[01])$";
+    let pattern = r"^([^ ]+) ([^ ?]*)(?:\?([^ ]*))? (HTTP/1\.[01])$";
     Regex::new(pattern).expect("a constant pattern") // ok: compiled in `new`, before any client
 });
 
