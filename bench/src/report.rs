@@ -237,7 +237,16 @@ fn markdown_with_tables(results: &Results) -> String {
         );
         let _ = writeln!(md);
         md.push_str(&rates_table(&results.keep_alive_rates));
-        md.push_str(&versus_nginx_per_core(results));
+        // Only the epilogue's run has nginx with a worker per core: the Python runs do not.
+        let nginx_per_core = |rates: &Rates| {
+            rates.iter().any(|(_, row)| {
+                row.iter()
+                    .any(|(c, _)| matches!(c, Contender::NginxPerCore))
+            })
+        };
+        if nginx_per_core(&results.rates) || nginx_per_core(&results.keep_alive_rates) {
+            md.push_str(&versus_nginx_per_core(results));
+        }
     }
 
     if !results.memory.is_empty() {

@@ -358,6 +358,20 @@ pub fn book_tools() -> Option<BookTools> {
     })
 }
 
+/// The pages the benchmark writes (below `docs/src/performance/`): each says so on its first
+/// line. They are never in the catalogue; the Chinese edition translates their words with
+/// `docs/measured_pages.py`.
+pub fn written_by_the_benchmark(page: &Path) -> bool {
+    std::fs::read_to_string(page)
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .next()
+                .map(|line| line.contains("do not edit by hand"))
+        })
+        .unwrap_or(false)
+}
+
 /// Every `.md` file below `folder`, in name order.
 pub fn markdown_files(folder: &Path) -> Vec<PathBuf> {
     files_with_extension(folder, "md")

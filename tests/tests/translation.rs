@@ -8,6 +8,8 @@
 //! - The Chinese edition builds without a warning, has every page and every heading anchor of
 //!   the English one, reads as Chinese, and every page of each edition links to the same page
 //!   of the other (checked in a real browser).
+//! - The pages the benchmark writes are Chinese in the Chinese edition, with the English
+//!   page's figures, line for line.
 //!
 //! The book tools are needed for all but the first two; without them these tests say so and
 //! pass, unless `MINI_WEB_REQUIRE_MDBOOK=1` (CI sets it).
@@ -18,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use mini_web_tests::book::{book_src, book_tools};
+use mini_web_tests::book::{book_src, book_tools, markdown_files, written_by_the_benchmark};
 use mini_web_tests::browser::Chromium;
 use mini_web_tests::po::{self, Message};
 use mini_web_tests::workspace_root;
@@ -495,4 +497,107 @@ fn every_link_in_both_editions_leads_to_a_page_and_an_anchor_that_exist() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// The figures of a line of a measured page, outside code, in order: a sentence in Chinese may
+/// put them elsewhere, so they are compared as a sorted list. 第五阶段 counts as stage 5.
+fn figures(line: &str) -> Vec<String> {
+    let code = Regex::new(r"`[^`]*`|<code>.*?</code>|<[^>]*>|\{#[^}]*\}").expect("a regex");
+    let mut words = code.replace_all(line, " ").to_string();
+    for (n, numeral) in ["一", "二", "三", "四", "五"].iter().enumerate() {
+        words = words.replace(&format!("第{numeral}阶段"), &format!(" {} ", n + 1));
+    }
+    let figure = Regex::new(r"\d+(?:[.,:]\d+)*").expect("a regex");
+    let mut found: Vec<String> = figure
+        .find_iter(&words)
+        .map(|m| m.as_str().to_string())
+        .collect();
+    found.sort();
+    found
+}
+
+#[test]
+fn the_measured_pages_are_chinese_in_the_chinese_edition_with_the_english_figures() {
+    let Some(Editions { chinese, .. }) = editions() else {
+        return;
+    };
+    let code_or_tag = Regex::new(r"`[^`]*`|<code>.*?</code>|<[^>]*>|\{#[^}]*\}").expect("a regex");
+    // Two words in a row are words to translate; one alone is a name (nginx, v1_static) or a
+    // unit (s, KiB).
+    let two_words = Regex::new(r"\b[A-Za-z]{2,},? [a-z]+\b").expect("a regex");
+    // Three English words in a row outside code is a sentence left untranslated (the names kept
+    // in English are one or two words: "python http.server", "gunicorn gthread").
+    let sentence = Regex::new(r"\b[A-Za-z]{2,} [a-z]{2,} [a-z]{2,}\b").expect("a regex");
+    let include = Regex::new(r"(?m)^\{\{#include ([^}:]+\.md)\}\}$").expect("a regex");
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for chapter in markdown_files(&book_src()) {
+        let text = std::fs::read_to_string(&chapter).expect("a page");
+        let relative = chapter.strip_prefix(book_src()).expect("below src");
+        for target in include.captures_iter(&text).map(|c| c[1].to_string()) {
+            let page = chapter.parent().expect("a folder").join(&target);
+            if !written_by_the_benchmark(&page) {
+                continue;
+            }
+            let run = Command::new("python3")
+                .arg(workspace_root().join("docs/measured_pages.py"))
+                .arg("translate")
+                .arg(&page)
+                .output()
+                .expect("run python3 docs/measured_pages.py");
+            if !run.status.success() {
+                problems.push(String::from_utf8_lossy(&run.stderr).to_string());
+                continue;
+            }
+            let english = std::fs::read_to_string(&page).expect("a measured page");
+            let translated = String::from_utf8(run.stdout).expect("UTF-8");
+            let built = std::fs::read_to_string(chinese.join(relative).with_extension("html"))
+                .expect("the chapter in the Chinese edition");
+            let (en_lines, zh_lines): (Vec<_>, Vec<_>) =
+                (english.lines().collect(), translated.lines().collect());
+            if en_lines.len() != zh_lines.len() {
+                problems.push(format!("{target}: the translation has other lines"));
+                continue;
+            }
+            for (number, (en, zh)) in en_lines.iter().zip(&zh_lines).enumerate() {
+                let place = format!("{target}:{}", number + 1);
+                if figures(en) != figures(zh) {
+                    problems.push(format!("{place}: the figures differ:\n  {en}\n  {zh}"));
+                }
+                let words = code_or_tag.replace_all(zh, " ");
+                if let Some(left) = sentence.find(&words) {
+                    problems.push(format!("{place}: still English: {:?}", left.as_str()));
+                }
+                let has_words = two_words.is_match(&code_or_tag.replace_all(en, " "));
+                if has_words && !en.starts_with("<!--") && !words.contains(is_han) {
+                    problems.push(format!("{place}: no Chinese in {zh:?}"));
+                }
+                // What was checked is what the reader gets: a table row is HTML, and reaches
+                // the page as it is.
+                if zh.starts_with("<tr>") && !built.contains(zh) {
+                    problems.push(format!(
+                        "{place}: the Chinese {} lacks {zh}",
+                        relative.display()
+                    ));
+                }
+                if en.starts_with("<tr>") && en != zh && built.contains(en) {
+                    problems.push(format!(
+                        "{place}: the Chinese {} still has {en}",
+                        relative.display()
+                    ));
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    // Five results pages, the floods and the corpus table, some included twice.
+    assert!(
+        checked >= 7,
+        "only {checked} includes of measured pages were checked"
+    );
+}
+
+fn is_han(c: char) -> bool {
+    ('\u{4e00}'..='\u{9fff}').contains(&c)
 }
