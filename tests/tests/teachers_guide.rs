@@ -44,9 +44,13 @@ fn clock(cell: &str) -> u32 {
     minutes(hours) * 60 + minutes(mins)
 }
 
-/// Each session: its number, and its segments as (start, minutes, what).
-fn sessions(guide: &str) -> Vec<(String, Vec<(u32, u32, String)>)> {
-    let mut sessions: Vec<(String, Vec<(u32, u32, String)>)> = Vec::new();
+/// A segment of a session: when it starts (minutes into the session), how long it is, and
+/// what it teaches.
+type Segment = (u32, u32, String);
+
+/// Each session: its number, and its segments.
+fn sessions(guide: &str) -> Vec<(String, Vec<Segment>)> {
+    let mut sessions: Vec<(String, Vec<Segment>)> = Vec::new();
     for row in table_after(guide, "## The plan") {
         if !row[0].is_empty() {
             sessions.push((row[0].clone(), Vec::new()));
