@@ -52,11 +52,6 @@ pub enum Framing {
 }
 
 impl Head {
-    /// Whether a body follows the head.
-    pub fn announces_body(&self) -> bool {
-        self.framing != Framing::None
-    }
-
     /// Whether the client waits to be told `100 Continue` before it sends its body.
     pub fn expects_continue(&self) -> bool {
         expects_continue(&self.headers)
