@@ -261,45 +261,15 @@ impl Contender {
                 })
             }
             Contender::StagePython { gc_freeze } => {
-                let config = site.dir().join("web_server-python.conf");
-                let text = format!(
-                    "{{\"static_path\": {:?}, \"dynamic_path\": {:?}}}",
-                    site.root().display().to_string(),
-                    python_apps().display().to_string()
-                );
-                fs::write(&config, text)
-                    .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
-                let mut command = Command::new(bin_dir.join(PYTHON_STAGE_BINARY));
-                command
-                    .arg("0")
-                    .arg(python_app())
-                    .arg("--config")
-                    .arg(&config)
-                    .env("PYTHONPATH", python_path())
-                    .env_remove("HOST");
+                let mut command = hosting_python(&bin_dir.join(PYTHON_STAGE_BINARY), site)?;
                 if !gc_freeze {
                     command.env("MINI_WEB_GC_FREEZE", "0");
                 }
                 Running::spawn(self.name(), command, site, port_from_serving_line)
             }
             Contender::EpiloguePython => {
-                let config = site.dir().join("web_server-python.conf");
-                let text = format!(
-                    "{{\"static_path\": {:?}, \"dynamic_path\": {:?}}}",
-                    site.root().display().to_string(),
-                    python_apps().display().to_string()
-                );
-                fs::write(&config, text)
-                    .map_err(|e| format!("cannot write {}: {e}", config.display()))?;
-                let mut command = Command::new(bin_dir.join(PYTHON_EPILOGUE_BINARY));
-                command
-                    .arg("0")
-                    .arg(python_app())
-                    .arg("--config")
-                    .arg(&config)
-                    .arg("--no-request-log")
-                    .env("PYTHONPATH", python_path())
-                    .env_remove("HOST");
+                let mut command = hosting_python(&bin_dir.join(PYTHON_EPILOGUE_BINARY), site)?;
+                command.arg("--no-request-log");
                 Running::spawn(self.name(), command, site, port_from_serving_line)
             }
             Contender::Gunicorn => start_python_peer(site, *self),
@@ -312,6 +282,27 @@ impl Contender {
             }
         }
     }
+}
+
+/// A stage built with its feature `python` (4 or 5), serving the benchmark's app on any free
+/// port, with a config naming the site and the app's folder.
+fn hosting_python(binary: &Path, site: &Site) -> Result<Command, String> {
+    let config = site.dir().join("web_server-python.conf");
+    let text = format!(
+        "{{\"static_path\": {:?}, \"dynamic_path\": {:?}}}",
+        site.root().display().to_string(),
+        python_apps().display().to_string()
+    );
+    fs::write(&config, text).map_err(|e| format!("cannot write {}: {e}", config.display()))?;
+    let mut command = Command::new(binary);
+    command
+        .arg("0")
+        .arg(python_app())
+        .arg("--config")
+        .arg(&config)
+        .env("PYTHONPATH", python_path())
+        .env_remove("HOST");
+    Ok(command)
 }
 
 /// The kinds of request the benchmark times.
