@@ -329,6 +329,24 @@ pub struct BookTools {
     pub path: std::ffi::OsString,
 }
 
+impl BookTools {
+    /// Builds the Chinese edition into `dest` with the documented command, `docs/build-zh-CN`
+    /// (which fails if mdBook warns), and panics with its output if it fails.
+    pub fn build_chinese_edition(&self, dest: &Path) {
+        let run = std::process::Command::new(crate::workspace_root().join("docs/build-zh-CN"))
+            .env("PATH", &self.path)
+            .arg(dest)
+            .output()
+            .expect("run docs/build-zh-CN");
+        assert!(
+            run.status.success(),
+            "docs/build-zh-CN failed:\n{}{}",
+            String::from_utf8_lossy(&run.stdout),
+            String::from_utf8_lossy(&run.stderr)
+        );
+    }
+}
+
 /// Every one of [`BOOK_TOOLS`], or `None` after printing which is missing and how to install
 /// it, so the test that needs them does nothing; panics instead when [`REQUIRE_MDBOOK`] is set.
 pub fn book_tools() -> Option<BookTools> {

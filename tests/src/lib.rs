@@ -23,7 +23,8 @@
 //!   no request may ever read.
 //! - [`Server`]: a running stage; stopped (SIGTERM) when dropped.
 //! - [`Reply`]: a response, whichever way it was fetched.
-//! - [`book`]: what keeps the course book in `docs/` true to the code (diffs, transcripts).
+//! - [`book`]: what keeps the course book in `docs/` true to the code (diffs, transcripts);
+//!   [`diagram`]: its diagrams, and whether a drawing lines up in display columns.
 //! - Free functions: raw sockets ([`read_to_close`], [`read_response`] on a connection that
 //!   stays open, [`half_close`], …), processes
 //!   ([`children_of`], [`process_gone`], [`open_fds`]), and [`poll_until`], for waiting on
@@ -44,6 +45,7 @@ use nix::unistd::Pid;
 
 pub mod book;
 pub mod browser;
+pub mod diagram;
 pub mod po;
 
 /// How a stage learns where its site is.

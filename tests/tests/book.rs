@@ -959,7 +959,13 @@ fn mdbook_builds_the_book_without_warnings() {
         "mdbook build docs complained:\n{log}"
     );
     assert!(out.path().join("v1_static.html").exists());
-    // Every ```bob block became a picture: none is left as a code block of ASCII art.
+    // The Chinese edition too, with the documented command: its diagrams are translations.
+    let chinese = out.path().join("zh-CN");
+    tools.build_chinese_edition(&chinese);
+    // Every ```bob block became a picture in both editions: none is left as a code block of
+    // ASCII art (a translation that is no longer a ```bob block would be), and every picture
+    // of the Chinese edition is drawn in Chinese.
+    let picture = Regex::new(r#"(?s)<svg[^>]*class="svgbob".*?</svg>"#).expect("a regex");
     let mut drawn = 0;
     for page in markdown_files(&book_src()) {
         let blocks = read(&page).matches("```bob").count();
@@ -967,18 +973,97 @@ fn mdbook_builds_the_book_without_warnings() {
             continue;
         }
         let relative = page.strip_prefix(book_src()).expect("a page of the book");
-        let html = read(&out.path().join(relative).with_extension("html"));
-        let pictures = html.matches("class=\"svgbob\"").count();
-        assert_eq!(
-            pictures,
-            blocks,
-            "{}: {blocks} ```bob blocks but {pictures} pictures: is [preprocessor.svgbob] in \
-             docs/book.toml?",
-            relative.display()
-        );
+        for (edition, folder) in [("English", out.path()), ("Chinese", chinese.as_path())] {
+            let html = read(&folder.join(relative).with_extension("html"));
+            let pictures: Vec<&str> = picture.find_iter(&html).map(|m| m.as_str()).collect();
+            assert_eq!(
+                pictures.len(),
+                blocks,
+                "{} ({edition}): {blocks} ```bob blocks but {} pictures: is \
+                 [preprocessor.svgbob] in docs/book.toml, and is every diagram's translation a \
+                 ```bob block?",
+                relative.display(),
+                pictures.len()
+            );
+            for (number, svg) in pictures.iter().enumerate() {
+                assert_eq!(
+                    mini_web_tests::diagram::is_chinese(svg),
+                    edition == "Chinese",
+                    "{} ({edition}): picture {} is in the wrong language",
+                    relative.display(),
+                    number + 1
+                );
+            }
+        }
         drawn += blocks;
     }
-    assert!(drawn >= 4, "the book draws only {drawn} diagrams");
+    assert!(drawn >= 7, "the book draws only {drawn} diagrams");
+}
+
+#[test]
+fn the_teachers_guide_lists_every_diagram_where_it_is() {
+    // Counted from the book, not by hand: each ```bob block, by the page and the section
+    // (the nearest heading above it, by its anchor) that hold it.
+    let heading = Regex::new(r"^#{1,6} .*\{#([a-z0-9_-]+)\}$").expect("a regex");
+    let mut drawn = Vec::new();
+    for page in markdown_files(&book_src()) {
+        let name = page
+            .strip_prefix(book_src())
+            .expect("a page of the book")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let (mut section, mut in_code) = (String::new(), false);
+        for line in read(&page).lines() {
+            if line == "```bob" {
+                drawn.push(format!("{name}#{section}"));
+            }
+            if !in_code {
+                if let Some(found) = heading.captures(line) {
+                    section = found[1].to_string();
+                }
+            }
+            in_code ^= line.starts_with("```");
+        }
+    }
+    assert!(drawn.len() >= 7, "the book draws only {drawn:?}");
+    // The guide's list: the items between "## Diagrams {#diagrams}" and the next heading or
+    // paragraph, each (it may wrap) with the link to where its diagram is.
+    let guide = read(&book_src().join("teachers_guide.md"));
+    let section = guide
+        .split_once("## Diagrams {#diagrams}\n")
+        .map(|(_, rest)| rest)
+        .expect("teachers_guide.md has a section `## Diagrams {#diagrams}`");
+    let mut items: Vec<String> = Vec::new();
+    for line in section.lines().skip_while(|line| !line.starts_with("- ")) {
+        if let Some(item) = line.strip_prefix("- ") {
+            items.push(item.to_string());
+        } else if line.starts_with("  ") && !items.is_empty() {
+            if let Some(last) = items.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        } else {
+            break;
+        }
+    }
+    let link = Regex::new(r"\]\(([^)#\s]+\.md#[^)\s]+)\)").expect("a regex");
+    let listed: Vec<String> = items
+        .iter()
+        .map(|item| {
+            let found: Vec<_> = link.captures_iter(item).map(|c| c[1].to_string()).collect();
+            assert_eq!(
+                found.len(),
+                1,
+                "teachers_guide.md, Diagrams: each item links to one page#section: {item:?}"
+            );
+            found[0].clone()
+        })
+        .collect();
+    assert_eq!(
+        listed, drawn,
+        "teachers_guide.md's Diagrams list must have one item per ```bob block of the book, in \
+         the book's order, each linking to the page and section that hold it"
+    );
 }
 
 #[test]

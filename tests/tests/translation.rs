@@ -74,36 +74,39 @@ fn both_readmes_show_the_same_commands_and_link_to_each_other() {
 }
 
 #[test]
-fn every_heading_names_its_anchor_and_every_diagram_stays_as_drawn() {
+fn every_heading_names_its_anchor_and_every_diagram_is_one_message() {
     // A translated heading would get an id made from its Chinese, and every link into it,
     // and the language link's place in the page, would break in one edition. So each heading
     // says its id, `## The idea {#the-idea}`, and both editions keep it.
     let heading = Regex::new(r"^#{2,6} ").expect("a regex");
     let named = Regex::new(r" \{#[a-z0-9_-]+\}$").expect("a regex");
     let mut problems = Vec::new();
-    for page in mini_web_tests::book::markdown_files(&book_src()) {
-        let text = std::fs::read_to_string(&page).expect("a page");
-        if text
-            .lines()
-            .next()
-            .is_some_and(|line| line.contains("do not edit by hand"))
-        {
-            continue; // written by the benchmark, and never translated
+    for page in markdown_files(&book_src()) {
+        if written_by_the_benchmark(&page) {
+            continue; // its headings get their ids from docs/measured_pages.py
         }
-        let mut in_code = false;
-        let mut previous = ["", ""];
-        for (number, line) in text.lines().enumerate() {
-            // A diagram is drawn from its text: translated, its boxes would no longer line up
-            // (a Chinese character is two columns wide). Its caption is the text around it.
-            if line == "```bob" && previous != ["<!-- i18n:skip -->", ""] {
+        let text = std::fs::read_to_string(&page).expect("a page");
+        // A diagram is translated whole, as one message: mdbook-xgettext takes a block in a
+        // language it does not know (bob) as one message only if it holds a `"` (a quoted
+        // label), and skips it otherwise, so its Chinese would never be asked for.
+        for (number, diagram) in mini_web_tests::diagram::bob_blocks(&text) {
+            if !diagram.contains('"') {
                 problems.push(format!(
-                    "{}:{}: a ```bob diagram stays as drawn: put `<!-- i18n:skip -->` and an \
-                     empty line before it",
-                    page.display(),
-                    number + 1
+                    "{}:{number}: a ```bob diagram needs a \"quoted\" label, or the extraction \
+                     skips it and the Chinese edition shows it in English",
+                    page.display()
                 ));
             }
-            previous = [previous[1], line];
+        }
+        if text.contains("i18n:skip") {
+            problems.push(format!(
+                "{}: `<!-- i18n:skip -->` keeps a block out of the Chinese edition: every diagram \
+                 is translated (CONTRIBUTING.md says how)",
+                page.display()
+            ));
+        }
+        let mut in_code = false;
+        for (number, line) in text.lines().enumerate() {
             in_code ^= line.starts_with("```");
             if !in_code && heading.is_match(line) && !named.is_match(line) {
                 problems.push(format!(
@@ -124,6 +127,68 @@ fn catalogue() -> Vec<Message> {
     po::parse(&text)
 }
 
+/// The drawing of a message that is a whole ```` ```bob ```` block (a diagram), without its
+/// fences; `None` for any other message.
+fn diagram_body(message: &str) -> Option<&str> {
+    message.strip_prefix("```bob\n")?.strip_suffix("\n```")
+}
+
+#[test]
+fn every_diagram_is_drawn_in_chinese_and_lines_up() {
+    use mini_web_tests::diagram::{bob_blocks, is_chinese, misdrawn};
+    // The book's diagrams, counted from the pages: each must be a message of the catalogue.
+    let mut in_book = Vec::new();
+    for page in mini_web_tests::book::markdown_files(&book_src()) {
+        let text = std::fs::read_to_string(&page).expect("a page");
+        for (number, drawing) in bob_blocks(&text) {
+            in_book.push((format!("{}:{number}", page.display()), drawing));
+        }
+    }
+    assert!(
+        in_book.len() >= 7,
+        "the book draws only {} diagrams",
+        in_book.len()
+    );
+    let messages = catalogue();
+    let mut problems = Vec::new();
+    for (place, drawing) in &in_book {
+        // The English must line up too: the rules are the drawing's, not the language's.
+        for problem in misdrawn(drawing) {
+            problems.push(format!("{place} (English), line {problem}"));
+        }
+        let Some(message) = messages
+            .iter()
+            .find(|message| diagram_body(&message.english) == Some(drawing.as_str()))
+        else {
+            problems.push(format!(
+                "{place}: this diagram is not a message of docs/po/zh-CN.po (run docs/po/update)"
+            ));
+            continue;
+        };
+        let place = message.places.join(" ");
+        let Some(chinese) = diagram_body(&message.chinese) else {
+            problems.push(format!(
+                "{place}: the translation of a diagram must be a diagram too: ```bob, its \
+                 drawing, ``` (got {:?})",
+                message.chinese
+            ));
+            continue;
+        };
+        if !is_chinese(chinese) {
+            problems.push(format!("{place}: the Chinese diagram has no Chinese in it"));
+        }
+        for problem in misdrawn(chinese) {
+            problems.push(format!("{place} (Chinese), line {problem}"));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "A diagram lines up in display columns, where a Chinese character is two wide \
+         (CONTRIBUTING.md, \"Diagrams\"):\n{}",
+        problems.join("\n")
+    );
+}
+
 #[test]
 fn every_translation_keeps_the_code_links_and_markup_of_its_english() {
     let code = Regex::new(r"`[^`]+`").expect("a regex");
@@ -140,9 +205,11 @@ fn every_translation_keeps_the_code_links_and_markup_of_its_english() {
     let messages = catalogue();
     assert!(messages.len() > 1000, "only {} messages", messages.len());
     let mut problems = Vec::new();
+    // A diagram is one message, fences and all, so the whole of it would read as one "code
+    // span": `every_diagram_is_drawn_in_chinese_and_lines_up` checks those.
     for message in messages
         .iter()
-        .filter(|message| !message.chinese.is_empty())
+        .filter(|message| !message.chinese.is_empty() && diagram_body(&message.english).is_none())
     {
         let (english, chinese) = (&message.english, &message.chinese);
         let mut differs = |what: &str, pattern: &Regex| {
@@ -232,7 +299,11 @@ fn no_translation_uses_a_retired_form() {
         .collect();
     let mut problems = Vec::new();
     for message in catalogue() {
-        let prose = code_or_target.replace_all(&message.chinese, "");
+        // A diagram's fences would make all of it one code span: read its lines instead.
+        let prose = match diagram_body(&message.chinese) {
+            Some(drawing) => drawing.into(),
+            None => code_or_target.replace_all(&message.chinese, ""),
+        };
         for (form, instead) in &retired {
             if let Some(found) = form.find(&prose) {
                 problems.push(format!(
@@ -289,17 +360,7 @@ fn editions() -> Option<&'static Editions> {
             .expect("run mdbook");
         assert!(run.status.success(), "mdbook build docs failed");
         // The documented command, into a folder of ours.
-        let run = Command::new(workspace_root().join("docs/build-zh-CN"))
-            .env("PATH", &tools.path)
-            .arg(&chinese)
-            .output()
-            .expect("run docs/build-zh-CN");
-        assert!(
-            run.status.success(),
-            "docs/build-zh-CN failed:\n{}{}",
-            String::from_utf8_lossy(&run.stdout),
-            String::from_utf8_lossy(&run.stderr)
-        );
+        tools.build_chinese_edition(&chinese);
         Some(Editions {
             english,
             chinese,
