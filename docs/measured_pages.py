@@ -1,18 +1,21 @@
 #!/usr/bin/env python3
-"""The measured pages in Chinese: an mdBook preprocessor (see book.toml).
+"""The measured pages in Chinese: an mdBook preprocessor (see book.toml), in two passes.
 
-The benchmark writes its pages (docs/src/performance/) in English, and the catalogue never sees
-them: their figures change with every run. When the book's language is zh-CN, this swaps each
-chapter's include of such a page for the page itself with its words in Chinese, from the phrase
-table docs/po/measured-pages.zh-CN.toml. A phrase holds words only: a figure is matched by a
-placeholder and copied back, so the Chinese figures are the bytes the benchmark wrote. A line
-left with English words, or whose figures differ from the English line's, stops the build and
-says which phrase is missing. The English edition passes through untouched.
+The benchmark writes its pages (docs/src/performance/) and their charts in English, and the
+catalogue never sees them: their figures change with every run. When the book's language is
+zh-CN, the first pass (before the includes) swaps each chapter's include of such a page for the
+page itself with its words in Chinese, from the phrase table docs/po/measured-pages.zh-CN.toml.
+The second (`charts`, after the catalogue's translation) swaps each chart's image for the same
+chart with its words in Chinese, as a data: URI. A phrase holds words only: a figure is matched
+by a placeholder and copied back, so the Chinese figures are the bytes the benchmark wrote. A
+line left with English words, or whose figures differ from the English line's, stops the build
+and says which phrase is missing. The English edition passes through untouched.
 
 Also a command, for the tests and for a translator:
-    python3 docs/measured_pages.py translate PAGE.md   the page in Chinese, or what is missing
+    python3 docs/measured_pages.py translate PAGE.md|CHART.svg   in Chinese, or what is missing
 """
 
+import base64
 import json
 import re
 import sys
@@ -36,6 +39,8 @@ FIGURE = re.compile(r"\d+(?:[.,:]\d+)*")
 # Text that {*} matched (a machine's name, a date) is the machine's words: marked while checking.
 DATA = re.compile(r"\x05.*?\x06")
 INCLUDE = re.compile(r"^\{\{#include ([^}:]+\.md)\}\}$", re.MULTILINE)
+CHART = re.compile(r"!\[([^\]]*)\]\((performance/[^)\s]+\.svg)\)")
+SVG_TEXT = re.compile(r"(<text[^>]*>)([^<]*)(</text>)")
 
 
 class Missing(Exception):
@@ -152,6 +157,30 @@ def figures(line: str) -> list:
     return sorted(FIGURE.findall(words))
 
 
+def translate_chart(chart: Path, phrases, names) -> str:
+    """The chart with each of its texts in Chinese: a text is translated as a table cell would
+    be (so one phrase serves both), and keeps its figures."""
+    problems = []
+
+    def one(m):
+        cell, _ = translate_line(f"<td>{m.group(2)}</td>", phrases)
+        words = english_words(cell, names)
+        zh = DATA.sub(lambda d: d.group(0)[1:-1], cell)[len("<td>") : -len("</td>")]
+        if words:
+            problems.append(f"{chart}: still English: {' '.join(words)}\n    {m.group(2)}")
+        elif figures(zh) != figures(m.group(2)):
+            problems.append(f"{chart}: the figures changed:\n    {m.group(2)}\n    {zh}")
+        return m.group(1) + zh + m.group(3)
+
+    svg = SVG_TEXT.sub(one, chart.read_text(encoding="utf-8"))
+    if problems:
+        raise Missing(
+            "\n".join(problems)
+            + f"\nAdd the words to {TABLE.relative_to(DOCS.parent)} (its top says how)."
+        )
+    return svg
+
+
 def chapters(items):
     for item in items:
         chapter = item.get("Chapter") if isinstance(item, dict) else None
@@ -160,7 +189,7 @@ def chapters(items):
             yield from chapters(chapter["sub_items"])
 
 
-def preprocess():
+def preprocess(charts: bool):
     context, book = json.load(sys.stdin)
     if context["config"]["book"].get("language") == "zh-CN":
         phrases, names = load_table()
@@ -177,8 +206,16 @@ def preprocess():
                     return m.group(0)
                 return translate(page, phrases, names, seen).rstrip("\n")
 
+            def draw(m):
+                svg = translate_chart(folder / m.group(2), phrases, names)
+                data = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+                return f"![{m.group(1)}](data:image/svg+xml;base64,{data})"
+
             try:
-                chapter["content"] = INCLUDE.sub(swap, chapter["content"])
+                if charts:
+                    chapter["content"] = CHART.sub(draw, chapter["content"])
+                else:
+                    chapter["content"] = INCLUDE.sub(swap, chapter["content"])
             except Missing as missing:
                 print(f"measured_pages.py: {missing}", file=sys.stderr)
                 sys.exit(1)
@@ -187,12 +224,19 @@ def preprocess():
 
 def main():
     args = sys.argv[1:]
+    charts = args[:1] == ["charts"]
+    if charts:
+        args = args[1:]
     if args[:1] == ["supports"]:
         sys.exit(0)  # every renderer: the swap is in the Markdown
     if args[:1] == ["translate"] and len(args) == 2:
         phrases, names = load_table()
+        what = Path(args[1])
         try:
-            sys.stdout.write(translate(Path(args[1]), phrases, names))
+            if what.suffix == ".svg":
+                sys.stdout.write(translate_chart(what, phrases, names))
+            else:
+                sys.stdout.write(translate(what, phrases, names))
         except Missing as missing:
             print(missing, file=sys.stderr)
             sys.exit(1)
@@ -200,7 +244,7 @@ def main():
     if args:
         print(__doc__.strip().splitlines()[-1].strip(), file=sys.stderr)
         sys.exit(2)
-    preprocess()
+    preprocess(charts)
 
 
 if __name__ == "__main__":

@@ -380,14 +380,16 @@ fn colour(contender: &Contender) -> &'static str {
 /// A horizontal bar chart of requests per second: one panel per kind of request, each with its
 /// own scale (a 1 MiB file is a different job from a 1 KiB page).
 pub fn svg(results: &Results) -> String {
-    const WIDTH: f64 = 760.0;
-    const LABEL: f64 = 170.0;
     const BAR_AREA: f64 = 470.0;
     const BAR: f64 = 18.0;
     const GAP: f64 = 6.0;
     const PANEL_TITLE: f64 = 30.0;
     const PANEL_GAP: f64 = 18.0;
 
+    // The bars start where the longest server's name ends; the figure after a bar needs 120.
+    let names = results.rates.iter().flat_map(|(_, row)| row.iter());
+    let label = label_column(names.map(|(contender, _)| contender.name()));
+    let width = label + BAR_AREA + 120.0;
     let mut body = String::new();
     let mut y = 56.0;
     for (scenario, row) in &results.rates {
@@ -404,23 +406,23 @@ pub fn svg(results: &Results) -> String {
             .fold(0.0, f64::max)
             .max(1.0);
         for (contender, measured) in row {
-            let width = BAR_AREA * measured.requests_per_second / max;
+            let bar = BAR_AREA * measured.requests_per_second / max;
             let _ = writeln!(
                 body,
                 r#"<text x="{:.1}" y="{:.1}" font-size="13" text-anchor="end">{}</text>"#,
-                LABEL - 8.0,
+                label - 8.0,
                 y + BAR - 5.0,
                 xml_escape(contender.name())
             );
             let _ = writeln!(
                 body,
-                r#"<rect x="{LABEL:.1}" y="{y:.1}" width="{width:.1}" height="{BAR:.1}" fill="{}"/>"#,
+                r#"<rect x="{label:.1}" y="{y:.1}" width="{bar:.1}" height="{BAR:.1}" fill="{}"/>"#,
                 colour(contender)
             );
             let _ = writeln!(
                 body,
                 r#"<text x="{:.1}" y="{:.1}" font-size="12">{:.0}</text>"#,
-                LABEL + width + 6.0,
+                label + bar + 6.0,
                 y + BAR - 5.0,
                 measured.requests_per_second
             );
@@ -439,7 +441,7 @@ pub fn svg(results: &Results) -> String {
         m.date
     );
     format!(
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height:.0}" viewBox="0 0 {WIDTH} {height:.0}" font-family="sans-serif">
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height:.0}" viewBox="0 0 {width} {height:.0}" font-family="sans-serif">
 <rect width="100%" height="100%" fill="white"/>
 <text x="10" y="26" font-size="18" font-weight="bold">Requests per second, one connection per request (higher is better)</text>
 <text x="10" y="44" font-size="12" fill="#555">Each panel has its own scale.</text>
@@ -449,6 +451,13 @@ pub fn svg(results: &Results) -> String {
         height - 12.0,
         xml_escape(&footer)
     )
+}
+
+/// Where the bars start: right of the longest name, at about 7 pixels a character of 13-pixel
+/// sans-serif (an estimate: the reader's browser picks the font), and never left of 170.
+fn label_column<'a>(names: impl Iterator<Item = &'a str>) -> f64 {
+    let longest = names.map(|name| name.chars().count()).max().unwrap_or(0);
+    (longest as f64 * 7.0 + 16.0).max(170.0).round()
 }
 
 fn xml_escape(text: &str) -> String {
@@ -461,6 +470,16 @@ fn xml_escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_longest_server_name_fits_left_of_the_bars() {
+        // Short names keep the column the charts always had.
+        assert_eq!(label_column(["v1_static", "nginx"].into_iter()), 170.0);
+        // "gunicorn gthread, a worker per core" was cut off at the left edge at 170.
+        let long = "gunicorn gthread, a worker per core";
+        let label = label_column([long, "nginx"].into_iter());
+        assert!(label - 8.0 >= long.chars().count() as f64 * 7.0, "{label}");
+    }
 
     #[test]
     fn tables_become_html_and_the_rest_stays_markdown() {

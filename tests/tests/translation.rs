@@ -577,8 +577,22 @@ fn figures(line: &str) -> Vec<String> {
     found
 }
 
+/// The Chinese of a page or chart the benchmark writes, as the Chinese edition shows it.
+fn in_chinese(measured: &Path) -> Result<String, String> {
+    let run = Command::new("python3")
+        .arg(workspace_root().join("docs/measured_pages.py"))
+        .arg("translate")
+        .arg(measured)
+        .output()
+        .expect("run python3 docs/measured_pages.py");
+    if !run.status.success() {
+        return Err(String::from_utf8_lossy(&run.stderr).to_string());
+    }
+    Ok(String::from_utf8(run.stdout).expect("UTF-8"))
+}
+
 #[test]
-fn the_measured_pages_are_chinese_in_the_chinese_edition_with_the_english_figures() {
+fn the_measured_pages_and_charts_are_chinese_in_the_chinese_edition_with_the_english_figures() {
     let Some(Editions { chinese, .. }) = editions() else {
         return;
     };
@@ -589,35 +603,55 @@ fn the_measured_pages_are_chinese_in_the_chinese_edition_with_the_english_figure
     // Three English words in a row outside code is a sentence left untranslated (the names kept
     // in English are one or two words: "python http.server", "gunicorn gthread").
     let sentence = Regex::new(r"\b[A-Za-z]{2,} [a-z]{2,} [a-z]{2,}\b").expect("a regex");
-    let include = Regex::new(r"(?m)^\{\{#include ([^}:]+\.md)\}\}$").expect("a regex");
+    // A page is included; a chart is an image, and its texts are compared one by one.
+    let measured =
+        Regex::new(r"(?m)^\{\{#include ([^}:]+\.md)\}\}$|!\[[^\]]*\]\((performance/[^)]+\.svg)\)")
+            .expect("a regex");
+    let svg_text = Regex::new(r"<text[^>]*>([^<]*)</text>").expect("a regex");
+    let texts = |svg: &str| -> Vec<String> {
+        svg_text
+            .captures_iter(svg)
+            .map(|c| c[1].to_string())
+            .collect()
+    };
     let mut problems = Vec::new();
-    let mut checked = 0;
+    let (mut pages, mut charts) = (0, 0);
     for chapter in markdown_files(&book_src()) {
         let text = std::fs::read_to_string(&chapter).expect("a page");
         let relative = chapter.strip_prefix(book_src()).expect("below src");
-        for target in include.captures_iter(&text).map(|c| c[1].to_string()) {
-            let page = chapter.parent().expect("a folder").join(&target);
-            if !written_by_the_benchmark(&page) {
+        // (Empty for the measured pages themselves, which are not chapters and include nothing.)
+        let built = std::fs::read_to_string(chinese.join(relative).with_extension("html"))
+            .unwrap_or_default();
+        for found in measured.captures_iter(&text) {
+            let (target, chart) = match (found.get(1), found.get(2)) {
+                (Some(page), _) => (page.as_str(), false),
+                (_, Some(chart)) => (chart.as_str(), true),
+                _ => unreachable!("one of the two"),
+            };
+            let path = chapter.parent().expect("a folder").join(target);
+            if !chart && !written_by_the_benchmark(&path) {
                 continue;
             }
-            let run = Command::new("python3")
-                .arg(workspace_root().join("docs/measured_pages.py"))
-                .arg("translate")
-                .arg(&page)
-                .output()
-                .expect("run python3 docs/measured_pages.py");
-            if !run.status.success() {
-                problems.push(String::from_utf8_lossy(&run.stderr).to_string());
-                continue;
-            }
-            let english = std::fs::read_to_string(&page).expect("a measured page");
-            let translated = String::from_utf8(run.stdout).expect("UTF-8");
-            let built = std::fs::read_to_string(chinese.join(relative).with_extension("html"))
-                .expect("the chapter in the Chinese edition");
-            let (en_lines, zh_lines): (Vec<_>, Vec<_>) =
-                (english.lines().collect(), translated.lines().collect());
+            let translated = match in_chinese(&path) {
+                Ok(translated) => translated,
+                Err(why) => {
+                    problems.push(why);
+                    continue;
+                }
+            };
+            let english = std::fs::read_to_string(&path).expect("a measured page or chart");
+            let (en_lines, zh_lines): (Vec<String>, Vec<String>) = if chart {
+                (texts(&english), texts(&translated))
+            } else {
+                (
+                    english.lines().map(String::from).collect(),
+                    translated.lines().map(String::from).collect(),
+                )
+            };
             if en_lines.len() != zh_lines.len() {
-                problems.push(format!("{target}: the translation has other lines"));
+                problems.push(format!(
+                    "{target}: the translation has other lines or texts"
+                ));
                 continue;
             }
             for (number, (en, zh)) in en_lines.iter().zip(&zh_lines).enumerate() {
@@ -629,34 +663,50 @@ fn the_measured_pages_are_chinese_in_the_chinese_edition_with_the_english_figure
                 if let Some(left) = sentence.find(&words) {
                     problems.push(format!("{place}: still English: {:?}", left.as_str()));
                 }
-                let has_words = two_words.is_match(&code_or_tag.replace_all(en, " "));
+                // Python's server is named by its command, two words that stay English.
+                let en_words = code_or_tag
+                    .replace_all(en, " ")
+                    .replace("python http.server", " ");
+                let has_words = two_words.is_match(&en_words);
                 if has_words && !en.starts_with("<!--") && !words.contains(is_han) {
                     problems.push(format!("{place}: no Chinese in {zh:?}"));
                 }
                 // What was checked is what the reader gets: a table row is HTML, and reaches
                 // the page as it is.
-                if zh.starts_with("<tr>") && !built.contains(zh) {
+                if zh.starts_with("<tr>") && !built.contains(zh.as_str()) {
                     problems.push(format!(
                         "{place}: the Chinese {} lacks {zh}",
                         relative.display()
                     ));
                 }
-                if en.starts_with("<tr>") && en != zh && built.contains(en) {
+                if en.starts_with("<tr>") && en != zh && built.contains(en.as_str()) {
                     problems.push(format!(
                         "{place}: the Chinese {} still has {en}",
                         relative.display()
                     ));
                 }
             }
-            checked += 1;
+            // A chart reaches the page as a data: URI of its Chinese, never as the English file.
+            if chart {
+                if built.contains(&format!("src=\"{target}\"")) {
+                    problems.push(format!(
+                        "{}: the Chinese edition shows the English {target}",
+                        relative.display()
+                    ));
+                }
+                charts += 1;
+            } else {
+                pages += 1;
+            }
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
-    // Five results pages, the floods and the corpus table, some included twice.
+    // Five results pages, the floods and the corpus table, some included twice; five charts.
     assert!(
-        checked >= 7,
-        "only {checked} includes of measured pages were checked"
+        pages >= 7,
+        "only {pages} includes of measured pages were checked"
     );
+    assert!(charts >= 5, "only {charts} charts were checked");
 }
 
 fn is_han(c: char) -> bool {
