@@ -19,10 +19,12 @@ const REPLY: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close
 
 fn main() {
     let port = std::env::var("PORT").unwrap_or_else(|_| "0".into());
+    // ok: the three expects below run at start-up, before any client: a failure ends this
+    // benchmark tool with its reason, and the bench reports that it did not say where it listens.
     let listener = TcpListener::bind(format!("127.0.0.1:{port}")).expect("bind 127.0.0.1");
-    let address = listener.local_addr().expect("local address");
+    let address = listener.local_addr().expect("local address"); // ok: see above
     println!("Serving on http://{address}/");
-    std::io::stdout().flush().expect("flush stdout");
+    std::io::stdout().flush().expect("flush stdout"); // ok: see above
     loop {
         // Collect every finished child, without waiting for the others.
         while let Ok(WaitStatus::Exited(..) | WaitStatus::Signaled(..)) =
