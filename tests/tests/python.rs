@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use mini_web_tests::book::{book_src, check_generated, render_exchange};
 use mini_web_tests::{
-    binary_with_features, poll_until, read_response, workspace_root, write_config, Reply, Server,
-    Site,
+    binary_with_features, poll_until, read_response, split_connection, workspace_root,
+    write_config, Reply, Server, Site,
 };
 
 /// Where the test apps are.
@@ -691,19 +691,28 @@ const FLASK_START: &str = "PYTHONPATH=target/python-venv/lib/python3.11/site-pac
 fn the_flask_transcript_in_the_book_matches_a_real_run() {
     // As the student starts it: from the workspace root, with the course's own config.
     require_flask(&Site::new());
-    let mut command = Command::new(binary_with_features("v4_configurable", "python"));
+    let server = start_as_the_book_shows("v4_configurable", FLASK_START, &[]);
+    check_transcript(&server, FLASK_START, FLASK_SESSION, "flask.txt");
+}
+
+/// Starts `stage` with Python from the workspace root, with the arguments of `start` (the
+/// command the book shows, `cargo run -p … -- ARGS`) on any free port, and `more`.
+fn start_as_the_book_shows(stage: &'static str, start: &str, more: &[&str]) -> Server {
+    let (_, args) = start
+        .split_once(" -- ")
+        .expect("the book's command passes its arguments after --");
+    let args = args
+        .split_whitespace()
+        .filter(|arg| *arg != "\\")
+        .map(|arg| if arg == "12800" { "0" } else { arg });
+    let mut command = Command::new(binary_with_features(stage, "python"));
     command
-        .args([
-            "0",
-            "flask_app:app",
-            "--config",
-            "v4_configurable/web_server.conf",
-        ])
+        .args(args)
+        .args(more)
         .current_dir(workspace_root())
         .env("PYTHONPATH", python_path())
         .env_remove("HOST");
-    let server = Server::spawn("v4_configurable", command);
-    check_transcript(&server, FLASK_START, FLASK_SESSION, "flask.txt");
+    Server::spawn(stage, command)
 }
 
 /// Runs `steps` against `server` and checks the transcript they make against the book's
@@ -784,14 +793,7 @@ const SHOP_START: &str = "PYTHONPATH=target/python-venv/lib/python3.11/site-pack
 #[test]
 fn the_flask_shop_transcript_in_the_book_matches_a_real_run() {
     require_flask(&Site::new());
-    let mut command = Command::new(binary_with_features("v5_event_loop", "python"));
-    command
-        .args(["0", "flask_shop:app", "--config", "v5_event_loop/shop.conf"])
-        .args(["--workers", "1"])
-        .current_dir(workspace_root())
-        .env("PYTHONPATH", python_path())
-        .env_remove("HOST");
-    let server = Server::spawn("v5_event_loop", command);
+    let server = start_as_the_book_shows("v5_event_loop", SHOP_START, &["--workers", "1"]);
     check_transcript(&server, SHOP_START, SHOP_SESSION, "flask_shop.txt");
 }
 
@@ -802,13 +804,6 @@ fn start_epilogue(site: &Site, app: &str, args: &[&str]) -> Server {
     let mut command = command_on("v5_event_loop", site, app, &test_apps());
     command.args(args);
     Server::spawn("v5_event_loop", command)
-}
-
-/// A connection that stays open: what reads it, and what writes to it.
-fn open_connection(server: &Server) -> (BufReader<TcpStream>, TcpStream) {
-    let stream = server.connect();
-    let writer = stream.try_clone().expect("clone the stream");
-    (BufReader::new(stream), writer)
 }
 
 /// A worker's peak resident memory so far, in KiB (`VmHWM`).
@@ -892,7 +887,7 @@ fn an_unmodified_flask_app_gets_every_route_and_its_static_folder_is_served() {
 fn keep_alive_and_pipelining_reach_the_python_app() {
     let site = Site::new();
     let server = start_epilogue(&site, "epilogue:application", &["--workers", "1"]);
-    let (mut reader, mut writer) = open_connection(&server);
+    let (mut reader, mut writer) = split_connection(&server);
     // Five requests in one write: answered in order, on the one connection.
     let pipelined = "GET /pid HTTP/1.1\r\nHost: x\r\n\r\n\
                      POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello\
@@ -1070,7 +1065,7 @@ fn max_requests_recycles_workers_under_load_and_no_request_fails() {
         }
         KEPT.with(|kept| {
             let mut kept = kept.borrow_mut();
-            let (reader, writer) = kept.get_or_insert_with(|| open_connection(&load));
+            let (reader, writer) = kept.get_or_insert_with(|| split_connection(&load));
             writer
                 .write_all(b"GET /pid HTTP/1.1\r\nHost: x\r\n\r\n")
                 .ok()?;
