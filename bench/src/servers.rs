@@ -272,9 +272,9 @@ impl Contender {
                 command.arg("--no-request-log");
                 Running::spawn(self.name(), command, site, port_from_serving_line)
             }
-            Contender::Gunicorn => start_python_peer(site, *self),
-            Contender::GunicornThreads => start_python_peer(site, *self),
-            Contender::Granian => start_python_peer(site, *self),
+            Contender::Gunicorn | Contender::GunicornThreads | Contender::Granian => {
+                start_python_peer(site, *self)
+            }
             Contender::Nginx => start_nginx(site, 1, false),
             Contender::NginxPerCore => {
                 let cores = thread::available_parallelism().map_or(1, |n| n.get());
