@@ -37,9 +37,7 @@ pub fn bob_blocks(markdown: &str) -> Vec<(usize, String)> {
 /// Whether `text` holds a Han character (the Chinese edition's text does; the English one's
 /// diagrams do not).
 pub fn is_chinese(text: &str) -> bool {
-    text.chars().any(|c| {
-        matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '\u{f900}'..='\u{faff}')
-    })
+    text.chars().any(crate::po::is_han)
 }
 
 /// One column of a diagram's line, as svgbob sees it.

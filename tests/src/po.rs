@@ -19,6 +19,11 @@ pub struct Message {
     pub fuzzy: bool,
 }
 
+/// Whether `c` is a Han (Chinese) character: what the Chinese edition's text is made of.
+pub fn is_han(c: char) -> bool {
+    matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}' | '\u{f900}'..='\u{faff}')
+}
+
 /// `docs/po/zh-CN.po`.
 pub fn catalogue_path() -> PathBuf {
     crate::workspace_root().join("docs/po/zh-CN.po")

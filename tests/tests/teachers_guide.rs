@@ -1,12 +1,12 @@
 //! The teacher's guide (`docs/src/teachers_guide.md`) plans the whole book, and its minutes add
 //! up: a session's segments start where the one before ended and fit the session; the minutes
 //! per chapter add up to each chapter's total and to the plan's; and every chapter a student
-//! reads is in the plan.
+//! reads is in the plan. Its list of diagrams is the book's, counted from the book.
 #![cfg(not(feature = "one_stage"))]
 
 use std::collections::BTreeSet;
 
-use mini_web_tests::book::book_src;
+use mini_web_tests::book::{book_src, markdown_files};
 use regex::Regex;
 
 fn guide() -> String {
@@ -159,5 +159,71 @@ fn every_chapter_a_student_reads_is_in_the_plan() {
     assert!(
         missing.is_empty(),
         "the teacher's guide plans no minutes for {missing:?}"
+    );
+}
+
+#[test]
+fn the_teachers_guide_lists_every_diagram_where_it_is() {
+    // Counted from the book, not by hand: each ```bob block, by the page and the section
+    // (the nearest heading above it, by its anchor) that hold it.
+    let heading = Regex::new(r"^#{1,6} .*\{#([a-z0-9_-]+)\}$").expect("a regex");
+    let mut drawn = Vec::new();
+    for page in markdown_files(&book_src()) {
+        let name = page
+            .strip_prefix(book_src())
+            .expect("a page of the book")
+            .to_string_lossy()
+            .replace('\\', "/");
+        let (mut section, mut in_code) = (String::new(), false);
+        for line in std::fs::read_to_string(&page).expect("a page").lines() {
+            if line == "```bob" {
+                drawn.push(format!("{name}#{section}"));
+            }
+            if !in_code {
+                if let Some(found) = heading.captures(line) {
+                    section = found[1].to_string();
+                }
+            }
+            in_code ^= line.starts_with("```");
+        }
+    }
+    assert!(drawn.len() >= 7, "the book draws only {drawn:?}");
+    // The guide's list: the items between "## Diagrams {#diagrams}" and the next heading or
+    // paragraph, each (it may wrap) with the link to where its diagram is.
+    let guide = guide();
+    let section = guide
+        .split_once("## Diagrams {#diagrams}\n")
+        .map(|(_, rest)| rest)
+        .expect("teachers_guide.md has a section `## Diagrams {#diagrams}`");
+    let mut items: Vec<String> = Vec::new();
+    for line in section.lines().skip_while(|line| !line.starts_with("- ")) {
+        if let Some(item) = line.strip_prefix("- ") {
+            items.push(item.to_string());
+        } else if line.starts_with("  ") && !items.is_empty() {
+            if let Some(last) = items.last_mut() {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+        } else {
+            break;
+        }
+    }
+    let link = Regex::new(r"\]\(([^)#\s]+\.md#[^)\s]+)\)").expect("a regex");
+    let listed: Vec<String> = items
+        .iter()
+        .map(|item| {
+            let found: Vec<_> = link.captures_iter(item).map(|c| c[1].to_string()).collect();
+            assert_eq!(
+                found.len(),
+                1,
+                "teachers_guide.md, Diagrams: each item links to one page#section: {item:?}"
+            );
+            found[0].clone()
+        })
+        .collect();
+    assert_eq!(
+        listed, drawn,
+        "teachers_guide.md's Diagrams list must have one item per ```bob block of the book, in \
+         the book's order, each linking to the page and section that hold it"
     );
 }

@@ -402,10 +402,7 @@ fn chinese_share(html: &str) -> f64 {
     let prose = tags
         .replace_all(&code.replace_all(main, " "), " ")
         .to_string();
-    let han = prose
-        .chars()
-        .filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c))
-        .count();
+    let han = prose.chars().filter(|c| po::is_han(*c)).count();
     let latin = prose.chars().filter(char::is_ascii_alphabetic).count();
     han as f64 / (han + latin).max(1) as f64
 }
@@ -668,7 +665,7 @@ fn the_measured_pages_and_charts_are_chinese_in_the_chinese_edition_with_the_eng
                     .replace_all(en, " ")
                     .replace("python http.server", " ");
                 let has_words = two_words.is_match(&en_words);
-                if has_words && !en.starts_with("<!--") && !words.contains(is_han) {
+                if has_words && !en.starts_with("<!--") && !words.contains(po::is_han) {
                     problems.push(format!("{place}: no Chinese in {zh:?}"));
                 }
                 // What was checked is what the reader gets: a table row is HTML, and reaches
@@ -707,8 +704,4 @@ fn the_measured_pages_and_charts_are_chinese_in_the_chinese_edition_with_the_eng
         "only {pages} includes of measured pages were checked"
     );
     assert!(charts >= 5, "only {charts} charts were checked");
-}
-
-fn is_han(c: char) -> bool {
-    ('\u{4e00}'..='\u{9fff}').contains(&c)
 }
