@@ -75,7 +75,9 @@ def load_table():
     return phrases, set(table["names"])
 
 
-def translate_line(line: str, phrases) -> str:
+def translate_line(line: str, phrases, names) -> tuple:
+    """The line in Chinese, and what is wrong with it (None when nothing is): words left in
+    English, or figures other than the English line's."""
     kept = []
 
     def protect(m):
@@ -94,7 +96,20 @@ def translate_line(line: str, phrases) -> str:
             return re.sub(r"\{(\d+)\}", one, zh)
 
         text = pattern.sub(put_back, text)
-    return text, kept
+    words = english_words(text, names)
+    zh = TOKEN.sub(lambda m: kept[int(m.group(1))], text).replace("\x05", "").replace("\x06", "")
+    if words:
+        return zh, f"still English: {' '.join(words)}\n    {line}"
+    if figures(zh) != figures(line):
+        return zh, f"the figures changed:\n    {line}\n    {zh}"
+    return zh, None
+
+
+def missing(problems: list) -> Missing:
+    return Missing(
+        "\n".join(problems)
+        + f"\nAdd the words to {TABLE.relative_to(DOCS.parent)} (its top says how)."
+    )
 
 
 def english_words(text: str, names: set) -> list:
@@ -131,21 +146,14 @@ def translate(page: Path, phrases, names, seen=None) -> str:
         if line.startswith("<!--"):
             out.append(line)
             continue
-        text, kept = translate_line(line, phrases)
-        words = english_words(text, names)
-        zh = TOKEN.sub(lambda m: kept[int(m.group(1))], text).replace("\x05", "").replace("\x06", "")
-        if words:
-            problems.append(f"{page}:{number}: still English: {' '.join(words)}\n    {line}")
-        elif figures(zh) != figures(line):
-            problems.append(f"{page}:{number}: the figures changed:\n    {line}\n    {zh}")
+        zh, problem = translate_line(line, phrases, names)
+        if problem:
+            problems.append(f"{page}:{number}: {problem}")
         if line.startswith("#"):
             zh += " {#%s}" % heading_id(line, seen)
         out.append(zh)
     if problems:
-        raise Missing(
-            "\n".join(problems)
-            + f"\nAdd the words to {TABLE.relative_to(DOCS.parent)} (its top says how)."
-        )
+        raise missing(problems)
     return "\n".join(out) + "\n"
 
 
@@ -163,21 +171,14 @@ def translate_chart(chart: Path, phrases, names) -> str:
     problems = []
 
     def one(m):
-        cell, _ = translate_line(f"<td>{m.group(2)}</td>", phrases)
-        words = english_words(cell, names)
-        zh = DATA.sub(lambda d: d.group(0)[1:-1], cell)[len("<td>") : -len("</td>")]
-        if words:
-            problems.append(f"{chart}: still English: {' '.join(words)}\n    {m.group(2)}")
-        elif figures(zh) != figures(m.group(2)):
-            problems.append(f"{chart}: the figures changed:\n    {m.group(2)}\n    {zh}")
-        return m.group(1) + zh + m.group(3)
+        cell, problem = translate_line(f"<td>{m.group(2)}</td>", phrases, names)
+        if problem:
+            problems.append(f"{chart}: {problem}")
+        return m.group(1) + cell[len("<td>") : -len("</td>")] + m.group(3)
 
     svg = SVG_TEXT.sub(one, chart.read_text(encoding="utf-8"))
     if problems:
-        raise Missing(
-            "\n".join(problems)
-            + f"\nAdd the words to {TABLE.relative_to(DOCS.parent)} (its top says how)."
-        )
+        raise missing(problems)
     return svg
 
 
